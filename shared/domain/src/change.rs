@@ -1,0 +1,51 @@
+use crate::ids::{ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, TemplateId, UpdateId};
+use crate::timeline::Actor;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A committed change, written in the same transaction as the change itself. Downstream
+/// consumers (the page publisher, notifications, the event bus) read these at least once
+/// from the change feed; `id` is stable, so a consumer can drop a redelivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub id: ChangeId,
+    pub at: Timestamp,
+    pub actor: Actor,
+    #[serde(flatten)]
+    pub kind: ChangeKind,
+}
+
+impl Change {
+    /// Whether the change can alter anything a visitor of the public page sees. Comments,
+    /// templates and members are private, so the publisher may skip them.
+    pub fn is_public(&self) -> bool {
+        !matches!(
+            self.kind,
+            ChangeKind::CommentAdded { .. }
+                | ChangeKind::TemplateChanged { .. }
+                | ChangeKind::TemplateDeleted { .. }
+                | ChangeKind::MemberChanged { .. }
+                | ChangeKind::MemberDeleted { .. }
+        )
+    }
+}
+
+/// What changed, with the ids a consumer needs to find it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChangeKind {
+    IncidentReported { incident_id: IncidentId, update_id: UpdateId, components: Vec<ComponentId> },
+    IncidentUpdated { incident_id: IncidentId, update_id: UpdateId, components: Vec<ComponentId> },
+    IncidentResolved { incident_id: IncidentId, update_id: UpdateId, components: Vec<ComponentId> },
+    IncidentReopened { incident_id: IncidentId, update_id: UpdateId, components: Vec<ComponentId> },
+    IncidentEdited { incident_id: IncidentId, components: Vec<ComponentId> },
+    CommentAdded { incident_id: IncidentId, comment_id: CommentId },
+    ComponentChanged { component_id: ComponentId },
+    ComponentDeleted { component_id: ComponentId },
+    GroupChanged { group_id: GroupId },
+    GroupDeleted { group_id: GroupId },
+    TemplateChanged { template_id: TemplateId },
+    TemplateDeleted { template_id: TemplateId },
+    MemberChanged { member_id: MemberId },
+    MemberDeleted { member_id: MemberId },
+}

@@ -1,0 +1,73 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use ulid::Ulid;
+
+macro_rules! ulid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Ulid);
+
+        impl $name {
+            pub fn new(id: Ulid) -> Self {
+                Self(id)
+            }
+
+            pub fn ulid(self) -> Ulid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ulid::DecodeError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Ulid::from_string(s).map(Self)
+            }
+        }
+    };
+}
+
+ulid_id!(
+    /// An incident; ULIDs sort by creation time, which the history listing relies on.
+    IncidentId
+);
+ulid_id!(
+    /// A public update on an incident.
+    UpdateId
+);
+ulid_id!(
+    /// A private comment on an incident.
+    CommentId
+);
+ulid_id!(
+    /// An entry of an incident's internal timeline.
+    EventId
+);
+ulid_id!(
+    /// A component of the status page.
+    ComponentId
+);
+ulid_id!(
+    /// A named group of components.
+    GroupId
+);
+ulid_id!(
+    /// An incident template.
+    TemplateId
+);
+ulid_id!(
+    /// A team member.
+    MemberId
+);
+ulid_id!(
+    /// A committed change, as the change feed delivers it.
+    ChangeId
+);

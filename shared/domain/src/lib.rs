@@ -1,0 +1,47 @@
+//! The incident-management domain: what an incident, a component and a status page are,
+//! and the rules that keep them consistent.
+//!
+//! This crate is pure. It reads no clock, generates no random ids and does no IO: callers
+//! pass the current time and fresh ids in (see [`Stamp`]), which keeps every rule
+//! deterministic and testable.
+
+mod change;
+mod component;
+mod error;
+mod ids;
+mod incident;
+mod member;
+mod page;
+mod template;
+mod text;
+mod timeline;
+
+pub use change::{Change, ChangeKind};
+pub use component::{Component, ComponentGroup, ComponentStatus, effective_status};
+pub use error::{DomainError, FieldError};
+pub use ids::{ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, TemplateId, UpdateId};
+pub use incident::{
+    AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome, IncidentSource,
+    IncidentStatus, MAX_AFFECTED_COMPONENTS, NewIncident, NewUpdate, PublicUpdate, Transition,
+};
+pub use member::{Member, Role};
+pub use page::{PageIndicator, PageStatus};
+pub use template::{IncidentDraft, Template};
+pub use text::{Description, Email, Markdown, Name, Title};
+pub use timeline::{Actor, EventKind, TimelineEntry};
+
+/// Who acts, when, and the fresh ids an operation may need.
+///
+/// Ids are ULIDs handed in by the caller, so the domain never touches a clock or a random
+/// source; `next_id` is called once per new record, in a documented order per operation.
+pub struct Stamp<'a> {
+    pub at: jiff::Timestamp,
+    pub actor: Actor,
+    pub next_id: &'a mut dyn FnMut() -> ulid::Ulid,
+}
+
+impl std::fmt::Debug for Stamp<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stamp").field("at", &self.at).field("actor", &self.actor).finish()
+    }
+}
