@@ -1,0 +1,96 @@
+//! The sample page a newcomer sees on first start.
+
+use crate::clock::ManualClock;
+use crate::components::{NewComponent, NewGroup};
+use crate::error::AppResult;
+use crate::incidents::{PostUpdate, ReportIncident};
+use crate::service::Service;
+use crate::templates::NewTemplate;
+use beacon_domain::{Actor, AffectedComponent, ComponentStatus, Impact, IncidentStatus};
+use jiff::SignedDuration;
+use std::sync::Arc;
+
+/// Seeds groups, components, a template and a resolved incident from three days ago,
+/// unless the store already has components. Returns whether it seeded.
+pub async fn seed_demo(service: &Service) -> AppResult<bool> {
+    if !service.components().await?.is_empty() {
+        return Ok(false);
+    }
+    let actor = Actor::System;
+    let platform = service
+        .create_group(actor.clone(), NewGroup { name: "Platform".into(), description: Some("Core services".into()), position: Some(0) })
+        .await?;
+    let delivery = service
+        .create_group(actor.clone(), NewGroup { name: "Delivery".into(), description: Some("How your traffic reaches us".into()), position: Some(1) })
+        .await?;
+    let mut ids = Vec::new();
+    for (position, (name, description, group)) in [
+        ("API", "The public REST API", Some(platform.id)),
+        ("Dashboard", "The web application", Some(platform.id)),
+        ("Background jobs", "Scheduled and queued work", Some(platform.id)),
+        ("CDN", "Static assets and downloads", Some(delivery.id)),
+        ("Webhooks", "Outbound event delivery", Some(delivery.id)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let component = service
+            .create_component(
+                actor.clone(),
+                NewComponent {
+                    name: name.into(),
+                    description: Some(description.into()),
+                    group_id: group,
+                    position: Some(position as u32),
+                    status: None,
+                },
+            )
+            .await?;
+        ids.push(component.id);
+    }
+    service
+        .create_template(
+            actor.clone(),
+            NewTemplate {
+                name: "API degraded".into(),
+                title: "Elevated API error rates".into(),
+                impact: Impact::Minor,
+                message: "We are seeing elevated error rates on the API and are investigating.".into(),
+                components: vec![AffectedComponent { id: ids[0], status: ComponentStatus::DegradedPerformance }],
+            },
+        )
+        .await?;
+
+    // The past incident is written through the same use cases, on a clock set back.
+    let start = service.clock().now().checked_sub(SignedDuration::from_hours(72)).unwrap_or(service.clock().now());
+    let clock = Arc::new(ManualClock::new(start));
+    let past = Service::new(service.store().clone(), clock.clone());
+    let incident = past
+        .report_incident(
+            actor.clone(),
+            ReportIncident {
+                title: Some("Delayed webhook deliveries".into()),
+                impact: Some(Impact::Minor),
+                message: Some("Webhook deliveries are delayed by up to 10 minutes. We are investigating.".into()),
+                components: Some(vec![AffectedComponent { id: ids[4], status: ComponentStatus::DegradedPerformance }]),
+                ..Default::default()
+            },
+        )
+        .await?
+        .incident;
+    for (minutes, status, message) in [
+        (25, IncidentStatus::Identified, "A saturated queue worker pool is holding deliveries back. We are adding capacity."),
+        (50, IncidentStatus::Monitoring, "Capacity is restored and the backlog is draining. We are monitoring."),
+        (95, IncidentStatus::Resolved, "All delayed deliveries have been sent. Deliveries are on time again."),
+    ] {
+        clock.set(start.checked_add(SignedDuration::from_mins(minutes)).unwrap_or(start));
+        past.post_update(
+            actor.clone(),
+            incident.id,
+            None,
+            PostUpdate { message: message.into(), status: Some(status), ..Default::default() },
+        )
+        .await?;
+    }
+    Ok(true)
+}

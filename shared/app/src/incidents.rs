@@ -1,0 +1,357 @@
+use crate::error::{AppError, AppResult};
+use crate::repo::{self, IncidentSummary, Listing};
+use crate::service::{MAX_ATTEMPTS, Service, version_conflict};
+use beacon_domain::{
+    Actor, AffectedComponent, ChangeKind, Comment, ComponentEdit, DomainError, FieldError, Impact, Incident,
+    IncidentDraft, IncidentEdit, IncidentId, IncidentOutcome, IncidentSource, IncidentStatus, Markdown, NewUpdate,
+    PublicUpdate, Template, TemplateId, TimelineEntry, Title,
+};
+use beacon_store::{Condition, Cursor, Key, Query, Write};
+use jiff::Timestamp;
+
+/// Report an incident, from scratch or from a template whose fields this overrides.
+#[derive(Clone, Debug, Default)]
+pub struct ReportIncident {
+    pub title: Option<String>,
+    pub status: Option<IncidentStatus>,
+    pub impact: Option<Impact>,
+    pub message: Option<String>,
+    pub components: Option<Vec<AffectedComponent>>,
+    pub template_id: Option<TemplateId>,
+    pub source: IncidentSource,
+}
+
+/// Post a public update; a status of investigating on a resolved incident reopens it.
+#[derive(Clone, Debug, Default)]
+pub struct PostUpdate {
+    pub message: String,
+    pub status: Option<IncidentStatus>,
+    pub impact: Option<Impact>,
+    pub components: Vec<ComponentEdit>,
+}
+
+/// Change title, impact or components without a public update.
+#[derive(Clone, Debug, Default)]
+pub struct EditIncident {
+    pub title: Option<String>,
+    pub impact: Option<Impact>,
+    pub components: Vec<ComponentEdit>,
+}
+
+/// An incident with its public updates in posting order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentDetail {
+    pub incident: Incident,
+    pub updates: Vec<PublicUpdate>,
+}
+
+/// The result of posting an update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Posted {
+    pub incident: Incident,
+    pub update: PublicUpdate,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IncidentState {
+    #[default]
+    All,
+    Open,
+    Resolved,
+}
+
+/// Which incidents to list: by state, and created within `[since, until]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct IncidentFilter {
+    pub state: IncidentState,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+fn parse_message(raw: &str) -> Result<Markdown, FieldError> {
+    Markdown::parse(raw)
+}
+
+impl Service {
+    /// Reports an incident and records its first public update from the message.
+    #[tracing::instrument(skip(self, input), fields(template = ?input.template_id))]
+    pub async fn report_incident(&self, actor: Actor, input: ReportIncident) -> AppResult<IncidentDetail> {
+        let mut errors = Vec::new();
+        let title = input.title.as_deref().map(Title::parse).transpose().unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+        let message = input.message.as_deref().map(parse_message).transpose().unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+        let template = match input.template_id {
+            Some(id) => match self.store.get(&Key::new(repo::TEMPLATES_PK, id.to_string())).await? {
+                Some(item) => Some(repo::decode::<Template>(&item)?),
+                None => {
+                    errors.push(FieldError::new("template_id", format!("template {id} does not exist")));
+                    None
+                }
+            },
+            None => None,
+        };
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        let draft = IncidentDraft { title, status: input.status, impact: input.impact, message, components: input.components };
+        let new = draft.complete(template.as_ref(), input.source)?;
+        for attempt in 0..MAX_ATTEMPTS {
+            let (at, outcome) = self.stamped(&actor, |stamp| Incident::report(new.clone(), stamp));
+            let outcome = outcome?;
+            let writes = self.outcome_writes(None, &outcome, &actor, at).await?;
+            if self.commit(writes).await? {
+                let incident = outcome.incident;
+                tracing::info!(incident = %incident.id, "incident reported");
+                return Ok(IncidentDetail { incident, updates: outcome.update.into_iter().collect() });
+            }
+            // Only the components' guards can fail for a brand-new incident.
+            Self::back_off(attempt).await;
+        }
+        Err(Self::too_busy("set of components"))
+    }
+
+    /// Posts a public update, guarded by `expected_version` when given (If-Match).
+    #[tracing::instrument(skip(self, input))]
+    pub async fn post_update(
+        &self,
+        actor: Actor,
+        id: IncidentId,
+        expected_version: Option<u64>,
+        input: PostUpdate,
+    ) -> AppResult<Posted> {
+        let message = parse_message(&input.message)?;
+        let new = NewUpdate { message, status: input.status, impact: input.impact, components: input.components };
+        let outcome = self
+            .mutate_incident(&actor, id, expected_version, |incident, stamp| incident.post_update(new.clone(), stamp))
+            .await?;
+        let update = outcome.update.ok_or_else(|| AppError::invalid("message", "no update was recorded"))?;
+        Ok(Posted { incident: outcome.incident, update })
+    }
+
+    /// Resolves the incident with a public update (a default message when none given).
+    pub async fn resolve_incident(
+        &self,
+        actor: Actor,
+        id: IncidentId,
+        expected_version: Option<u64>,
+        message: Option<String>,
+    ) -> AppResult<Posted> {
+        let message = message.unwrap_or_else(|| "This incident has been resolved.".to_owned());
+        let input = PostUpdate { message, status: Some(IncidentStatus::Resolved), ..Default::default() };
+        self.post_update(actor, id, expected_version, input).await
+    }
+
+    /// Reopens a resolved incident: back to investigating, with a public update.
+    pub async fn reopen_incident(
+        &self,
+        actor: Actor,
+        id: IncidentId,
+        expected_version: Option<u64>,
+        message: Option<String>,
+    ) -> AppResult<Posted> {
+        let current = self.load_incident(id).await?;
+        if current.status != IncidentStatus::Resolved {
+            return Err(DomainError::field("status", "only a resolved incident can be reopened").into());
+        }
+        let message = message.unwrap_or_else(|| "We are investigating this issue again.".to_owned());
+        let input = PostUpdate { message, status: Some(IncidentStatus::Investigating), ..Default::default() };
+        self.post_update(actor, id, expected_version, input).await
+    }
+
+    /// Edits title, impact and components, without a public update.
+    #[tracing::instrument(skip(self, input))]
+    pub async fn edit_incident(
+        &self,
+        actor: Actor,
+        id: IncidentId,
+        expected_version: Option<u64>,
+        input: EditIncident,
+    ) -> AppResult<Incident> {
+        let title = input.title.as_deref().map(Title::parse).transpose()?;
+        let edit = IncidentEdit { title, impact: input.impact, components: input.components };
+        let outcome =
+            self.mutate_incident(&actor, id, expected_version, |incident, stamp| incident.edit(edit.clone(), stamp)).await?;
+        Ok(outcome.incident)
+    }
+
+    /// Adds a private comment, attributed to the member acting.
+    #[tracing::instrument(skip(self, body))]
+    pub async fn add_comment(&self, actor: Actor, id: IncidentId, body: String) -> AppResult<Comment> {
+        let body = Markdown::parse_field(&body, "body")?;
+        let outcome = self.mutate_incident(&actor, id, None, |incident, stamp| incident.comment(body.clone(), stamp)).await?;
+        outcome.comment.ok_or_else(|| AppError::invalid("body", "no comment was recorded"))
+    }
+
+    /// Loads, applies and commits, re-reading on a lost race unless the caller pinned
+    /// a version, in which case a change by someone else is a conflict.
+    async fn mutate_incident(
+        &self,
+        actor: &Actor,
+        id: IncidentId,
+        expected_version: Option<u64>,
+        op: impl Fn(&Incident, &mut beacon_domain::Stamp<'_>) -> Result<IncidentOutcome, DomainError>,
+    ) -> AppResult<IncidentOutcome> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let current = self.load_incident(id).await?;
+            if let Some(expected) = expected_version
+                && expected != current.version
+            {
+                return Err(version_conflict("incident", expected, current.version));
+            }
+            let (at, outcome) = self.stamped(actor, |stamp| op(&current, stamp));
+            let outcome = outcome?;
+            let writes = self.outcome_writes(Some(&current), &outcome, actor, at).await?;
+            if self.commit(writes).await? {
+                return Ok(outcome);
+            }
+            Self::back_off(attempt).await;
+        }
+        Err(Self::too_busy("incident"))
+    }
+
+    /// Everything one incident operation writes, as one transaction.
+    async fn outcome_writes(
+        &self,
+        before: Option<&Incident>,
+        outcome: &IncidentOutcome,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> AppResult<Vec<Write>> {
+        let after = &outcome.incident;
+        let pk = repo::incident_pk(after.id);
+        let mut writes = match before {
+            Some(b) if b.version == after.version => {
+                vec![Write::Check { key: repo::incident_key(after.id), condition: Condition::version(b.version) }]
+            }
+            Some(b) => repo::incident_writes(after, Some(b.version))?,
+            None => repo::incident_writes(after, None)?,
+        };
+        if let Some(update) = &outcome.update {
+            let key = Key::new(&pk, format!("{}{}", repo::UPDATE_PREFIX, update.id));
+            writes.push(Write::Put { item: repo::record(key, "update", update)?, condition: Condition::NotExists });
+        }
+        if let Some(comment) = &outcome.comment {
+            let key = Key::new(&pk, format!("{}{}", repo::COMMENT_PREFIX, comment.id));
+            writes.push(Write::Put { item: repo::record(key, "comment", comment)?, condition: Condition::NotExists });
+        }
+        if let Some(first) = outcome.entries.first() {
+            let key = Key::new(&pk, format!("{}{}", repo::ENTRIES_PREFIX, first.id));
+            writes.push(Write::Put { item: repo::record(key, "timeline", &outcome.entries)?, condition: Condition::NotExists });
+        }
+        let before_imposed: Vec<_> = before.map(|b| b.imposed().collect()).unwrap_or_default();
+        let after_imposed: Vec<_> = after.imposed().collect();
+        writes.extend(self.component_writes(after.id, &before_imposed, &after_imposed, at).await?);
+        let mut components: Vec<_> = before.map(|b| b.components.clone()).unwrap_or_default();
+        components.extend(after.components.iter().copied());
+        let mut component_ids: Vec<_> = components.iter().map(|c| c.id).collect();
+        component_ids.sort();
+        component_ids.dedup();
+        let kind = match (&outcome.comment, &outcome.update, before) {
+            (Some(comment), _, _) => ChangeKind::CommentAdded { incident_id: after.id, comment_id: comment.id },
+            (None, Some(update), None) => {
+                ChangeKind::IncidentReported { incident_id: after.id, update_id: update.id, components: component_ids }
+            }
+            (None, Some(update), Some(b)) if b.status.is_open() && !after.status.is_open() => {
+                ChangeKind::IncidentResolved { incident_id: after.id, update_id: update.id, components: component_ids }
+            }
+            (None, Some(update), Some(b)) if !b.status.is_open() && after.status.is_open() => {
+                ChangeKind::IncidentReopened { incident_id: after.id, update_id: update.id, components: component_ids }
+            }
+            (None, Some(update), Some(_)) => {
+                ChangeKind::IncidentUpdated { incident_id: after.id, update_id: update.id, components: component_ids }
+            }
+            (None, None, _) => ChangeKind::IncidentEdited { incident_id: after.id, components: component_ids },
+        };
+        writes.push(repo::change_write(&self.change(at, actor, kind))?);
+        Ok(writes)
+    }
+
+    pub(crate) async fn load_incident(&self, id: IncidentId) -> AppResult<Incident> {
+        let item = self.store.get(&repo::incident_key(id)).await?.ok_or_else(|| AppError::not_found("incident", id))?;
+        repo::decode(&item)
+    }
+
+    /// The incident with its public updates in posting order.
+    pub async fn incident(&self, id: IncidentId) -> AppResult<IncidentDetail> {
+        let incident = self.load_incident(id).await?;
+        let query = Query::partition(repo::incident_pk(id)).prefix(repo::UPDATE_PREFIX);
+        let items = repo::query_all(self.store.as_ref(), query).await?;
+        let updates = items.iter().map(repo::decode).collect::<AppResult<_>>()?;
+        Ok(IncidentDetail { incident, updates })
+    }
+
+    /// The private comments, oldest first.
+    pub async fn comments(&self, id: IncidentId) -> AppResult<Vec<Comment>> {
+        self.load_incident(id).await?;
+        let query = Query::partition(repo::incident_pk(id)).prefix(repo::COMMENT_PREFIX);
+        let items = repo::query_all(self.store.as_ref(), query).await?;
+        items.iter().map(repo::decode).collect()
+    }
+
+    /// The internal event timeline, oldest first.
+    pub async fn timeline(&self, id: IncidentId) -> AppResult<Vec<TimelineEntry>> {
+        self.load_incident(id).await?;
+        let query = Query::partition(repo::incident_pk(id)).prefix(repo::ENTRIES_PREFIX);
+        let items = repo::query_all(self.store.as_ref(), query).await?;
+        let mut entries = Vec::new();
+        for item in &items {
+            entries.extend(repo::decode::<Vec<TimelineEntry>>(item)?);
+        }
+        Ok(entries)
+    }
+
+    /// Incidents newest first, filtered, a page at a time.
+    pub async fn list_incidents(
+        &self,
+        filter: IncidentFilter,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> AppResult<Listing<IncidentSummary>> {
+        if !(1..=200).contains(&limit) {
+            return Err(AppError::invalid("limit", "limit must be 1 to 200"));
+        }
+        if let (Some(since), Some(until)) = (filter.since, filter.until)
+            && since > until
+        {
+            return Err(AppError::invalid("since", "since must not be after until"));
+        }
+        // ULIDs begin with their creation time, so a time window is a sort-key range.
+        let bound = |t: Option<Timestamp>, random: u128| {
+            t.map(|t| ulid::Ulid::from_parts(u64::try_from(t.as_millisecond()).unwrap_or(0), random).to_string())
+        };
+        let from = bound(filter.since, 0).unwrap_or_else(|| ulid::Ulid::nil().to_string());
+        let to = bound(filter.until, u128::MAX).unwrap_or_else(|| ulid::Ulid::from_parts(u64::MAX, u128::MAX).to_string());
+        let partition = match filter.state {
+            IncidentState::Open => repo::OPEN_PK,
+            IncidentState::All | IncidentState::Resolved => repo::INCIDENTS_PK,
+        };
+        let mut items = Vec::new();
+        let mut next = cursor;
+        loop {
+            let query = Query::partition(partition).between(&from, &to).descending().limit(limit).after(next.clone());
+            let page = self.store.query(query).await?;
+            for item in &page.items {
+                let summary = match filter.state {
+                    IncidentState::Open => repo::decode::<repo::OpenMarker>(item)?.summary,
+                    _ => repo::decode::<IncidentSummary>(item)?,
+                };
+                if filter.state != IncidentState::Resolved || summary.status == IncidentStatus::Resolved {
+                    items.push(summary);
+                }
+                if items.len() == limit {
+                    let more = page.next.is_some() || item != page.items.last().unwrap_or(item);
+                    return Ok(Listing { items, next: more.then(|| Cursor::after(&item.key.sk)) });
+                }
+            }
+            next = page.next;
+            if next.is_none() {
+                return Ok(Listing { items, next: None });
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The use cases of the system, written once over the storage port and used by every
+//! host: the API (Lambda and local), the one-machine runner and the command line.
+//!
+//! Every mutating use case validates its input, then commits everything it changes in
+//! one storage transaction together with a change record, guarded by the versions it
+//! read. A refused request has changed nothing; a conflicting one is retried when the
+//! caller did not pin a version, and reported as [`AppError::Conflict`] when it did.
+
+mod clock;
+mod components;
+mod demo;
+mod error;
+pub mod feed;
+mod incidents;
+mod members;
+pub mod repo;
+mod service;
+mod templates;
+
+pub use clock::{Clock, ManualClock, SystemClock, UlidSource};
+pub use components::{ComponentPatch, GroupPatch, NewComponent, NewGroup};
+pub use demo::seed_demo;
+pub use error::{AppError, AppResult};
+pub use incidents::{EditIncident, IncidentDetail, IncidentFilter, IncidentState, PostUpdate, Posted, ReportIncident};
+pub use members::{MemberPatch, NewMember};
+pub use repo::{IncidentSummary, Listing, OpenMarker};
+pub use service::Service;
+pub use templates::{NewTemplate, TemplatePatch};

@@ -1,0 +1,169 @@
+use crate::clock::{Clock, UlidSource};
+use crate::error::{AppError, AppResult};
+use crate::repo::{self, OpenMarker};
+use beacon_domain::{
+    Actor, AffectedComponent, Change, ChangeId, ChangeKind, Component, ComponentId, FieldError, PageStatus, Stamp,
+    effective_status,
+};
+use beacon_store::{Condition, Key, Query, Store, StoreError, Write};
+use jiff::Timestamp;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use ulid::Ulid;
+
+/// How often a use case re-reads and tries again when a concurrent writer got there
+/// first (only when the caller did not pin a version).
+pub(crate) const MAX_ATTEMPTS: usize = 8;
+
+/// The use cases, over a store and a clock. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<UlidSource>,
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock, ids: Arc::new(UlidSource::default()) }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) fn new_id(&self, at: Timestamp) -> Ulid {
+        self.ids.next(at)
+    }
+
+    /// Runs a domain operation with a stamp for `actor` at the current time.
+    pub(crate) fn stamped<R>(&self, actor: &Actor, op: impl FnOnce(&mut Stamp<'_>) -> R) -> (Timestamp, R) {
+        let at = self.now();
+        let ids = self.ids.clone();
+        let mut next = move || ids.next(at);
+        let mut stamp = Stamp { at, actor: actor.clone(), next_id: &mut next };
+        (at, op(&mut stamp))
+    }
+
+    pub(crate) fn change(&self, at: Timestamp, actor: &Actor, kind: ChangeKind) -> Change {
+        Change { id: ChangeId::new(self.new_id(at)), at, actor: actor.clone(), kind }
+    }
+
+    /// Every open incident with what it imposes, newest first.
+    pub async fn open_incidents(&self) -> AppResult<Vec<OpenMarker>> {
+        let items = repo::query_all(self.store.as_ref(), Query::partition(repo::OPEN_PK).descending()).await?;
+        items.iter().map(repo::decode).collect()
+    }
+
+    /// The page's overall status, derived from components and open incidents.
+    pub async fn page_status(&self) -> AppResult<PageStatus> {
+        let components = self.components().await?;
+        let open = self.open_incidents().await?;
+        Ok(PageStatus::derive(components.iter().map(|c| c.status), open.iter().map(|m| m.summary.impact)))
+    }
+
+    /// The writes that keep the shown status of every component whose imposition
+    /// changed equal to its derived status, each guarded by the version read.
+    ///
+    /// Components are read before the open markers: any writer that changes what is
+    /// imposed on a component also writes or checks that component's version, so a
+    /// marker missed here means the component read is stale and the guard fails.
+    pub(crate) async fn component_writes(
+        &self,
+        incident: beacon_domain::IncidentId,
+        before: &[AffectedComponent],
+        after: &[AffectedComponent],
+        at: Timestamp,
+    ) -> AppResult<Vec<Write>> {
+        let find = |list: &[AffectedComponent], id| list.iter().find(|c| c.id == id).map(|c| c.status);
+        let touched: BTreeSet<ComponentId> = before
+            .iter()
+            .chain(after)
+            .map(|c| c.id)
+            .filter(|id| find(before, *id) != find(after, *id))
+            .collect();
+        if touched.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut components = Vec::new();
+        let mut unknown = Vec::new();
+        for id in touched {
+            match self.store.get(&component_key(id)).await? {
+                Some(item) => components.push(repo::decode::<Component>(&item)?),
+                None if find(after, id).is_some() => {
+                    unknown.push(FieldError::new("components", format!("component {id} does not exist")));
+                }
+                // Only a resolved incident can still name a deleted component.
+                None => {}
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(unknown.into());
+        }
+        let markers = self.open_incidents().await?;
+        let mut writes = Vec::new();
+        for component in components {
+            let imposed = markers
+                .iter()
+                .filter(|m| m.summary.id != incident)
+                .flat_map(|m| m.components.iter())
+                .chain(after.iter())
+                .filter(|c| c.id == component.id)
+                .map(|c| c.status);
+            let status = effective_status(component.manual_status, imposed);
+            let presence_changed = find(before, component.id).is_some() != find(after, component.id).is_some();
+            if status != component.status || presence_changed {
+                let next = Component { status, updated_at: at, version: component.version + 1, ..component.clone() };
+                let item = repo::versioned(component_key(next.id), "component", &next, next.version)?;
+                writes.push(Write::Put { item, condition: Condition::version(component.version) });
+            } else {
+                writes.push(Write::Check { key: component_key(component.id), condition: Condition::version(component.version) });
+            }
+        }
+        Ok(writes)
+    }
+
+    /// Commits writes; a lost race (a guard failed, or a transaction conflict) comes
+    /// back as `Ok(false)` so the caller can re-read and try again.
+    pub(crate) async fn commit(&self, writes: Vec<Write>) -> AppResult<bool> {
+        match self.store.transact(writes).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A short, growing pause between attempts, with jitter so racing writers spread out.
+    pub(crate) async fn back_off(attempt: usize) {
+        let base = 2u64.saturating_pow(attempt.min(6) as u32);
+        let jitter = rand::random::<u64>() % (base + 1);
+        tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+    }
+
+    pub(crate) fn too_busy(kind: &str) -> AppError {
+        AppError::Conflict {
+            detail: format!("the {kind} kept changing while this request was applied; try again"),
+            current_version: None,
+        }
+    }
+}
+
+pub(crate) fn component_key(id: ComponentId) -> Key {
+    Key::new(repo::COMPONENTS_PK, id.to_string())
+}
+
+pub(crate) fn version_conflict(kind: &str, expected: u64, current: u64) -> AppError {
+    AppError::Conflict {
+        detail: format!("the {kind} is at version {current}, not {expected}: someone changed it meanwhile"),
+        current_version: Some(current),
+    }
+}
