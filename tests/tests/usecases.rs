@@ -44,9 +44,13 @@ fn ok<T>(r: Result<T, AppError>) -> T {
 
 pub async fn an_incident_runs_its_whole_lifecycle(service: Service) {
     let actor = member();
-    let group = ok(service.create_group(actor.clone(), NewGroup { name: "Platform".into(), ..Default::default() }).await);
+    let group =
+        ok(service.create_group(actor.clone(), NewGroup { name: "Platform".into(), ..Default::default() }).await);
     let api = ok(service
-        .create_component(actor.clone(), NewComponent { name: "API".into(), group_id: Some(group.id), ..Default::default() })
+        .create_component(
+            actor.clone(),
+            NewComponent { name: "API".into(), group_id: Some(group.id), ..Default::default() },
+        )
         .await)
     .id;
     let web = component(&service, "Web").await;
@@ -104,7 +108,11 @@ pub async fn an_incident_runs_its_whole_lifecycle(service: Service) {
             actor.clone(),
             incident.id,
             None,
-            PostUpdate { message: "Rolled back.".into(), status: Some(IncidentStatus::Monitoring), ..Default::default() },
+            PostUpdate {
+                message: "Rolled back.".into(),
+                status: Some(IncidentStatus::Monitoring),
+                ..Default::default()
+            },
         )
         .await);
 
@@ -127,7 +135,8 @@ pub async fn an_incident_runs_its_whole_lifecycle(service: Service) {
     assert_eq!(snapshot(service.store().as_ref()).await, before);
 
     // Resolving returns the components to their manual status.
-    let resolved = ok(service.resolve_incident(actor.clone(), incident.id, Some(monitoring.incident.version), None).await);
+    let resolved =
+        ok(service.resolve_incident(actor.clone(), incident.id, Some(monitoring.incident.version), None).await);
     assert_eq!(resolved.incident.status, IncidentStatus::Resolved);
     assert!(resolved.incident.resolved_at.is_some());
     assert_eq!(status_of(&service, api).await, ComponentStatus::Operational);
@@ -145,7 +154,11 @@ pub async fn an_incident_runs_its_whole_lifecycle(service: Service) {
             actor.clone(),
             incident.id,
             None,
-            EditIncident { title: Some("API and web errors".into()), components: vec![ComponentEdit::Remove { id: web }], ..Default::default() },
+            EditIncident {
+                title: Some("API and web errors".into()),
+                components: vec![ComponentEdit::Remove { id: web }],
+                ..Default::default()
+            },
         )
         .await);
     assert_eq!(edited.title.as_str(), "API and web errors");
@@ -192,7 +205,12 @@ pub async fn the_worst_open_incident_sets_a_component_status(service: Service) {
     let actor = member();
     let api = component(&service, "API").await;
     ok(service
-        .update_component(actor.clone(), api, None, beacon_app::ComponentPatch { status: Some(ComponentStatus::DegradedPerformance), ..Default::default() })
+        .update_component(
+            actor.clone(),
+            api,
+            None,
+            beacon_app::ComponentPatch { status: Some(ComponentStatus::DegradedPerformance), ..Default::default() },
+        )
         .await);
     let report = |status| ReportIncident {
         title: Some("trouble".into()),
@@ -204,10 +222,15 @@ pub async fn the_worst_open_incident_sets_a_component_status(service: Service) {
     let major = ok(service.report_incident(actor.clone(), report(ComponentStatus::MajorOutage)).await).incident;
     assert_eq!(status_of(&service, api).await, ComponentStatus::MajorOutage);
     ok(service.resolve_incident(actor.clone(), major.id, None, None).await);
-    assert_eq!(status_of(&service, api).await, ComponentStatus::PartialOutage, "the other open incident still affects it");
+    assert_eq!(
+        status_of(&service, api).await,
+        ComponentStatus::PartialOutage,
+        "the other open incident still affects it"
+    );
     ok(service.resolve_incident(actor.clone(), partial.id, None, None).await);
     assert_eq!(status_of(&service, api).await, ComponentStatus::DegradedPerformance, "back to the manual status");
-    let open = ok(service.list_incidents(IncidentFilter { state: IncidentState::Open, ..Default::default() }, None, 10).await);
+    let open =
+        ok(service.list_incidents(IncidentFilter { state: IncidentState::Open, ..Default::default() }, None, 10).await);
     assert!(open.items.is_empty());
 }
 
@@ -215,24 +238,42 @@ pub async fn rejected_requests_change_nothing(service: Service) {
     let actor = member();
     let api = component(&service, "API").await;
     let incident = ok(service
-        .report_incident(actor.clone(), ReportIncident { title: Some("t".into()), message: Some("m".into()), ..Default::default() })
+        .report_incident(
+            actor.clone(),
+            ReportIncident { title: Some("t".into()), message: Some("m".into()), ..Default::default() },
+        )
         .await)
     .incident;
     let before = snapshot(service.store().as_ref()).await;
     let refused = [
         service
-            .report_incident(actor.clone(), ReportIncident { title: Some("   ".into()), message: Some("m".into()), ..Default::default() })
+            .report_incident(
+                actor.clone(),
+                ReportIncident { title: Some("   ".into()), message: Some("m".into()), ..Default::default() },
+            )
             .await
             .map(drop),
-        service.report_incident(actor.clone(), ReportIncident { title: Some("x".repeat(201)), message: Some("m".into()), ..Default::default() }).await.map(drop),
-        service.report_incident(actor.clone(), ReportIncident { title: Some("t".into()), ..Default::default() }).await.map(drop),
+        service
+            .report_incident(
+                actor.clone(),
+                ReportIncident { title: Some("x".repeat(201)), message: Some("m".into()), ..Default::default() },
+            )
+            .await
+            .map(drop),
+        service
+            .report_incident(actor.clone(), ReportIncident { title: Some("t".into()), ..Default::default() })
+            .await
+            .map(drop),
         service
             .report_incident(
                 actor.clone(),
                 ReportIncident {
                     title: Some("t".into()),
                     message: Some("m".into()),
-                    components: Some(vec![AffectedComponent { id: ComponentId::new(ulid::Ulid::new()), status: ComponentStatus::MajorOutage }]),
+                    components: Some(vec![AffectedComponent {
+                        id: ComponentId::new(ulid::Ulid::new()),
+                        status: ComponentStatus::MajorOutage,
+                    }]),
                     ..Default::default()
                 },
             )
@@ -241,29 +282,68 @@ pub async fn rejected_requests_change_nothing(service: Service) {
         service
             .report_incident(
                 actor.clone(),
-                ReportIncident { template_id: Some(beacon_domain::TemplateId::new(ulid::Ulid::new())), ..Default::default() },
+                ReportIncident {
+                    template_id: Some(beacon_domain::TemplateId::new(ulid::Ulid::new())),
+                    ..Default::default()
+                },
             )
             .await
             .map(drop),
-        service.post_update(actor.clone(), incident.id, None, PostUpdate { message: "x".repeat(10_001), ..Default::default() }).await.map(drop),
-        service.post_update(actor.clone(), incident.id, Some(99), PostUpdate { message: "stale".into(), ..Default::default() }).await.map(drop),
         service
             .post_update(
                 actor.clone(),
                 incident.id,
                 None,
-                PostUpdate { message: "m".into(), components: vec![ComponentEdit::Remove { id: api }], ..Default::default() },
+                PostUpdate { message: "x".repeat(10_001), ..Default::default() },
+            )
+            .await
+            .map(drop),
+        service
+            .post_update(
+                actor.clone(),
+                incident.id,
+                Some(99),
+                PostUpdate { message: "stale".into(), ..Default::default() },
+            )
+            .await
+            .map(drop),
+        service
+            .post_update(
+                actor.clone(),
+                incident.id,
+                None,
+                PostUpdate {
+                    message: "m".into(),
+                    components: vec![ComponentEdit::Remove { id: api }],
+                    ..Default::default()
+                },
             )
             .await
             .map(drop),
         service.edit_incident(actor.clone(), incident.id, None, EditIncident::default()).await.map(drop),
         service.add_comment(Actor::System, incident.id, "not a member".into()).await.map(drop),
-        service.create_component(actor.clone(), NewComponent { name: String::new(), ..Default::default() }).await.map(drop),
         service
-            .create_component(actor.clone(), NewComponent { name: "x".into(), group_id: Some(beacon_domain::GroupId::new(ulid::Ulid::new())), ..Default::default() })
+            .create_component(actor.clone(), NewComponent { name: String::new(), ..Default::default() })
             .await
             .map(drop),
-        service.create_member(actor.clone(), NewMember { name: "Ada".into(), email: "not-an-address".into(), role: Role::Admin }).await.map(drop),
+        service
+            .create_component(
+                actor.clone(),
+                NewComponent {
+                    name: "x".into(),
+                    group_id: Some(beacon_domain::GroupId::new(ulid::Ulid::new())),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map(drop),
+        service
+            .create_member(
+                actor.clone(),
+                NewMember { name: "Ada".into(), email: "not-an-address".into(), role: Role::Admin },
+            )
+            .await
+            .map(drop),
     ];
     for (i, result) in refused.iter().enumerate() {
         match result {
@@ -284,13 +364,25 @@ pub async fn rejected_requests_change_nothing(service: Service) {
 
 pub async fn members_have_unique_addresses(service: Service) {
     let actor = member();
-    let ada = ok(service.create_member(actor.clone(), NewMember { name: "Ada".into(), email: "Ada@Example.com".into(), role: Role::Owner }).await);
-    let again = service.create_member(actor.clone(), NewMember { name: "Ada 2".into(), email: "ada@example.com".into(), role: Role::Viewer }).await;
+    let ada = ok(service
+        .create_member(
+            actor.clone(),
+            NewMember { name: "Ada".into(), email: "Ada@Example.com".into(), role: Role::Owner },
+        )
+        .await);
+    let again = service
+        .create_member(
+            actor.clone(),
+            NewMember { name: "Ada 2".into(), email: "ada@example.com".into(), role: Role::Viewer },
+        )
+        .await;
     assert!(matches!(again, Err(AppError::Duplicate(_))), "{again:?}");
     assert_eq!(ok(service.members().await).len(), 1);
     assert_eq!(ok(service.member_by_email("ADA@example.com").await).map(|m| m.id), Some(ada.id));
     ok(service.delete_member(actor.clone(), ada.id).await);
-    ok(service.create_member(actor, NewMember { name: "Ada".into(), email: "ada@example.com".into(), role: Role::Owner }).await);
+    ok(service
+        .create_member(actor, NewMember { name: "Ada".into(), email: "ada@example.com".into(), role: Role::Owner })
+        .await);
 }
 
 pub async fn listing_pages_through_incidents_newest_first(service: Service) {
@@ -298,7 +390,14 @@ pub async fn listing_pages_through_incidents_newest_first(service: Service) {
     let mut ids = Vec::new();
     for n in 0..7 {
         let incident = ok(service
-            .report_incident(actor.clone(), ReportIncident { title: Some(format!("incident {n}")), message: Some("m".into()), ..Default::default() })
+            .report_incident(
+                actor.clone(),
+                ReportIncident {
+                    title: Some(format!("incident {n}")),
+                    message: Some("m".into()),
+                    ..Default::default()
+                },
+            )
             .await)
         .incident;
         if n % 2 == 0 {
@@ -320,10 +419,13 @@ pub async fn listing_pages_through_incidents_newest_first(service: Service) {
     let mut newest_first = ids.clone();
     newest_first.reverse();
     assert_eq!(seen, newest_first);
-    let resolved = ok(service.list_incidents(IncidentFilter { state: IncidentState::Resolved, ..Default::default() }, None, 10).await);
+    let resolved = ok(service
+        .list_incidents(IncidentFilter { state: IncidentState::Resolved, ..Default::default() }, None, 10)
+        .await);
     assert_eq!(resolved.items.len(), 4);
     assert!(resolved.items.iter().all(|s| s.status == IncidentStatus::Resolved));
-    let open = ok(service.list_incidents(IncidentFilter { state: IncidentState::Open, ..Default::default() }, None, 10).await);
+    let open =
+        ok(service.list_incidents(IncidentFilter { state: IncidentState::Open, ..Default::default() }, None, 10).await);
     assert_eq!(open.items.iter().map(|s| s.id).collect::<Vec<_>>(), vec![ids[5], ids[3], ids[1]]);
     let future = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(1)).ok();
     let none = ok(service.list_incidents(IncidentFilter { since: future, ..Default::default() }, None, 10).await);
@@ -358,7 +460,10 @@ pub async fn concurrent_writers_lose_no_update(service: Service) {
                 // Half the writers also change a component, which takes the component's
                 // guard into the same transaction.
                 let components = if n % 2 == 0 {
-                    vec![ComponentEdit::Set { id: api, status: if n % 4 == 0 { ComponentStatus::MajorOutage } else { ComponentStatus::PartialOutage } }]
+                    vec![ComponentEdit::Set {
+                        id: api,
+                        status: if n % 4 == 0 { ComponentStatus::MajorOutage } else { ComponentStatus::PartialOutage },
+                    }]
                 } else {
                     vec![]
                 };
@@ -425,4 +530,3 @@ on_both_adapters!(
     listing_pages_through_incidents_newest_first,
     concurrent_writers_lose_no_update,
 );
-

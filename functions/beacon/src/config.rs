@@ -79,7 +79,8 @@ mod tests {
 
     #[test]
     fn a_bad_listen_address_is_a_clear_error() {
-        let err = Cli::try_parse_from(["beacon", "--listen", "nowhere"]).err().map(|e| e.to_string()).unwrap_or_default();
+        let err =
+            Cli::try_parse_from(["beacon", "--listen", "nowhere"]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("--listen"), "{err}");
     }
 }

@@ -20,7 +20,8 @@ async fn main() -> anyhow::Result<()> {
 
     let store: Arc<dyn Store> = match cli.store_config() {
         StoreConfig::Embedded { data_dir } => Arc::new(
-            RedbStore::open(&data_dir).with_context(|| format!("opening the embedded store in {}", data_dir.display()))?,
+            RedbStore::open(&data_dir)
+                .with_context(|| format!("opening the embedded store in {}", data_dir.display()))?,
         ),
         StoreConfig::DynamoDb(config) => Arc::new(DynamoDbStore::connect(&config).await),
     };
@@ -29,7 +30,8 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("seeded the sample page into the empty store (start with --no-demo to skip)");
     }
 
-    let listener = tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("beacon listening on http://{address}");

@@ -37,7 +37,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let actor = Actor::Member { id: MemberId::new(ulid::Ulid::new()) };
     let mut components = Vec::new();
     for n in 0..5 {
-        let c = service.create_component(actor.clone(), NewComponent { name: format!("component {n}"), ..Default::default() }).await?;
+        let c = service
+            .create_component(actor.clone(), NewComponent { name: format!("component {n}"), ..Default::default() })
+            .await?;
         components.push(c.id);
     }
 
@@ -52,7 +54,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ReportIncident {
                     title: Some(format!("incident {n}")),
                     message: Some("We are investigating elevated error rates.".into()),
-                    components: Some(vec![AffectedComponent { id: components[n % 5], status: ComponentStatus::PartialOutage }]),
+                    components: Some(vec![AffectedComponent {
+                        id: components[n % 5],
+                        status: ComponentStatus::PartialOutage,
+                    }]),
                     ..Default::default()
                 },
             )
@@ -109,7 +114,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // For latencies lower is better, for throughput higher is.
                 let ratio = value / base;
                 let better = if name.contains("ops/s") { ratio >= 1.0 } else { ratio <= 1.0 };
-                println!("{name:<24} now {value:>10.3}  baseline {base:>10.3}  x{ratio:.2} {}", if better { "ok" } else { "slower" });
+                println!(
+                    "{name:<24} now {value:>10.3}  baseline {base:>10.3}  x{ratio:.2} {}",
+                    if better { "ok" } else { "slower" }
+                );
             }
         }
     }

@@ -166,7 +166,11 @@ impl Service {
             if let Some(group) = next.group_id {
                 writes.push(Write::Check { key: group_key(group), condition: Condition::Exists });
             }
-            writes.push(repo::change_write(&self.change(at, &actor, ChangeKind::ComponentChanged { component_id: id }))?);
+            writes.push(repo::change_write(&self.change(
+                at,
+                &actor,
+                ChangeKind::ComponentChanged { component_id: id },
+            ))?);
             if self.commit(writes).await? {
                 return Ok(next);
             }
@@ -177,7 +181,12 @@ impl Service {
 
     /// Deletes a component; refused while an open incident affects it.
     #[tracing::instrument(skip(self))]
-    pub async fn delete_component(&self, actor: Actor, id: ComponentId, expected_version: Option<u64>) -> AppResult<()> {
+    pub async fn delete_component(
+        &self,
+        actor: Actor,
+        id: ComponentId,
+        expected_version: Option<u64>,
+    ) -> AppResult<()> {
         for attempt in 0..MAX_ATTEMPTS {
             let current = self.component(id).await?;
             if let Some(expected) = expected_version
@@ -240,7 +249,10 @@ impl Service {
             version: 1,
         };
         let writes = vec![
-            Write::Put { item: repo::versioned(group_key(group.id), "group", &group, 1)?, condition: Condition::NotExists },
+            Write::Put {
+                item: repo::versioned(group_key(group.id), "group", &group, 1)?,
+                condition: Condition::NotExists,
+            },
             repo::change_write(&self.change(at, &actor, ChangeKind::GroupChanged { group_id: group.id }))?,
         ];
         if !self.commit(writes).await? {

@@ -18,10 +18,20 @@ pub async fn seed_demo(service: &Service) -> AppResult<bool> {
     }
     let actor = Actor::System;
     let platform = service
-        .create_group(actor.clone(), NewGroup { name: "Platform".into(), description: Some("Core services".into()), position: Some(0) })
+        .create_group(
+            actor.clone(),
+            NewGroup { name: "Platform".into(), description: Some("Core services".into()), position: Some(0) },
+        )
         .await?;
     let delivery = service
-        .create_group(actor.clone(), NewGroup { name: "Delivery".into(), description: Some("How your traffic reaches us".into()), position: Some(1) })
+        .create_group(
+            actor.clone(),
+            NewGroup {
+                name: "Delivery".into(),
+                description: Some("How your traffic reaches us".into()),
+                position: Some(1),
+            },
+        )
         .await?;
     let mut ids = Vec::new();
     for (position, (name, description, group)) in [
@@ -79,7 +89,11 @@ pub async fn seed_demo(service: &Service) -> AppResult<bool> {
         .await?
         .incident;
     for (minutes, status, message) in [
-        (25, IncidentStatus::Identified, "A saturated queue worker pool is holding deliveries back. We are adding capacity."),
+        (
+            25,
+            IncidentStatus::Identified,
+            "A saturated queue worker pool is holding deliveries back. We are adding capacity.",
+        ),
         (50, IncidentStatus::Monitoring, "Capacity is restored and the backlog is draining. We are monitoring."),
         (95, IncidentStatus::Resolved, "All delayed deliveries have been sent. Deliveries are on time again."),
     ] {

@@ -26,7 +26,12 @@ pub struct HandlerError(pub String);
 
 /// Handles everything currently in the feed for `consumer`; returns how many changes
 /// were handled.
-pub async fn drain(feed: &dyn ChangeFeed, consumer: &str, handler: &dyn ChangeHandler, batch: usize) -> AppResult<usize> {
+pub async fn drain(
+    feed: &dyn ChangeFeed,
+    consumer: &str,
+    handler: &dyn ChangeHandler,
+    batch: usize,
+) -> AppResult<usize> {
     let mut handled = 0;
     loop {
         let entries = feed.read(consumer, batch).await?;
@@ -35,10 +40,9 @@ pub async fn drain(feed: &dyn ChangeFeed, consumer: &str, handler: &dyn ChangeHa
         };
         for entry in &entries {
             if let Some(change) = repo::change_from_item(&entry.item)? {
-                handler
-                    .handle(&change)
-                    .await
-                    .map_err(|e| beacon_store::StoreError::Unavailable(format!("{consumer} failed on change {}: {e}", change.id)))?;
+                handler.handle(&change).await.map_err(|e| {
+                    beacon_store::StoreError::Unavailable(format!("{consumer} failed on change {}: {e}", change.id))
+                })?;
                 handled += 1;
             }
         }

@@ -98,7 +98,8 @@ impl Service {
         if !errors.is_empty() {
             return Err(errors.into());
         }
-        let draft = IncidentDraft { title, status: input.status, impact: input.impact, message, components: input.components };
+        let draft =
+            IncidentDraft { title, status: input.status, impact: input.impact, message, components: input.components };
         let new = draft.complete(template.as_ref(), input.source)?;
         for attempt in 0..MAX_ATTEMPTS {
             let (at, outcome) = self.stamped(&actor, |stamp| Incident::report(new.clone(), stamp));
@@ -174,8 +175,9 @@ impl Service {
     ) -> AppResult<Incident> {
         let title = input.title.as_deref().map(Title::parse).transpose()?;
         let edit = IncidentEdit { title, impact: input.impact, components: input.components };
-        let outcome =
-            self.mutate_incident(&actor, id, expected_version, |incident, stamp| incident.edit(edit.clone(), stamp)).await?;
+        let outcome = self
+            .mutate_incident(&actor, id, expected_version, |incident, stamp| incident.edit(edit.clone(), stamp))
+            .await?;
         Ok(outcome.incident)
     }
 
@@ -183,7 +185,8 @@ impl Service {
     #[tracing::instrument(skip(self, body))]
     pub async fn add_comment(&self, actor: Actor, id: IncidentId, body: String) -> AppResult<Comment> {
         let body = Markdown::parse_field(&body, "body")?;
-        let outcome = self.mutate_incident(&actor, id, None, |incident, stamp| incident.comment(body.clone(), stamp)).await?;
+        let outcome =
+            self.mutate_incident(&actor, id, None, |incident, stamp| incident.comment(body.clone(), stamp)).await?;
         outcome.comment.ok_or_else(|| AppError::invalid("body", "no comment was recorded"))
     }
 
@@ -241,7 +244,10 @@ impl Service {
         }
         if let Some(first) = outcome.entries.first() {
             let key = Key::new(&pk, format!("{}{}", repo::ENTRIES_PREFIX, first.id));
-            writes.push(Write::Put { item: repo::record(key, "timeline", &outcome.entries)?, condition: Condition::NotExists });
+            writes.push(Write::Put {
+                item: repo::record(key, "timeline", &outcome.entries)?,
+                condition: Condition::NotExists,
+            });
         }
         let before_imposed: Vec<_> = before.map(|b| b.imposed().collect()).unwrap_or_default();
         let after_imposed: Vec<_> = after.imposed().collect();
@@ -325,7 +331,8 @@ impl Service {
             t.map(|t| ulid::Ulid::from_parts(u64::try_from(t.as_millisecond()).unwrap_or(0), random).to_string())
         };
         let from = bound(filter.since, 0).unwrap_or_else(|| ulid::Ulid::nil().to_string());
-        let to = bound(filter.until, u128::MAX).unwrap_or_else(|| ulid::Ulid::from_parts(u64::MAX, u128::MAX).to_string());
+        let to =
+            bound(filter.until, u128::MAX).unwrap_or_else(|| ulid::Ulid::from_parts(u64::MAX, u128::MAX).to_string());
         let partition = match filter.state {
             IncidentState::Open => repo::OPEN_PK,
             IncidentState::All | IncidentState::Resolved => repo::INCIDENTS_PK,

@@ -29,7 +29,7 @@ impl Service {
     pub async fn members(&self) -> AppResult<Vec<Member>> {
         let items = repo::query_all(self.store.as_ref(), Query::partition(repo::MEMBERS_PK)).await?;
         let mut members: Vec<Member> = items.iter().map(repo::decode).collect::<AppResult<_>>()?;
-        members.sort_by(|a, b| a.name.as_str().to_lowercase().cmp(&b.name.as_str().to_lowercase()));
+        members.sort_by_key(|m| m.name.as_str().to_lowercase());
         Ok(members)
     }
 
@@ -58,13 +58,23 @@ impl Service {
             return Err(errors.into());
         };
         let at = self.now();
-        let member =
-            Member { id: MemberId::new(self.new_id(at)), name, email, role: input.role, created_at: at, updated_at: at, version: 1 };
+        let member = Member {
+            id: MemberId::new(self.new_id(at)),
+            name,
+            email,
+            role: input.role,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        };
         let guard = beacon_store::Item::new(email_key(&member.email))
             .with("type", Value::S("member_email".into()))
             .with("member_id", Value::S(member.id.to_string()));
         let writes = vec![
-            Write::Put { item: repo::versioned(member_key(member.id), "member", &member, 1)?, condition: Condition::NotExists },
+            Write::Put {
+                item: repo::versioned(member_key(member.id), "member", &member, 1)?,
+                condition: Condition::NotExists,
+            },
             Write::Put { item: guard, condition: Condition::NotExists },
             repo::change_write(&self.change(at, &actor, ChangeKind::MemberChanged { member_id: member.id }))?,
         ];

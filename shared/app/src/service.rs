@@ -85,12 +85,8 @@ impl Service {
         at: Timestamp,
     ) -> AppResult<Vec<Write>> {
         let find = |list: &[AffectedComponent], id| list.iter().find(|c| c.id == id).map(|c| c.status);
-        let touched: BTreeSet<ComponentId> = before
-            .iter()
-            .chain(after)
-            .map(|c| c.id)
-            .filter(|id| find(before, *id) != find(after, *id))
-            .collect();
+        let touched: BTreeSet<ComponentId> =
+            before.iter().chain(after).map(|c| c.id).filter(|id| find(before, *id) != find(after, *id)).collect();
         if touched.is_empty() {
             return Ok(Vec::new());
         }
@@ -126,7 +122,10 @@ impl Service {
                 let item = repo::versioned(component_key(next.id), "component", &next, next.version)?;
                 writes.push(Write::Put { item, condition: Condition::version(component.version) });
             } else {
-                writes.push(Write::Check { key: component_key(component.id), condition: Condition::version(component.version) });
+                writes.push(Write::Check {
+                    key: component_key(component.id),
+                    condition: Condition::version(component.version),
+                });
             }
         }
         Ok(writes)

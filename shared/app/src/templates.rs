@@ -30,7 +30,11 @@ fn template_key(id: TemplateId) -> Key {
 }
 
 impl Service {
-    async fn check_template_components(&self, components: &[AffectedComponent], errors: &mut Vec<FieldError>) -> AppResult<()> {
+    async fn check_template_components(
+        &self,
+        components: &[AffectedComponent],
+        errors: &mut Vec<FieldError>,
+    ) -> AppResult<()> {
         if components.len() > MAX_AFFECTED_COMPONENTS {
             errors.push(FieldError::new("components", format!("at most {MAX_AFFECTED_COMPONENTS} components")));
         }
@@ -47,7 +51,7 @@ impl Service {
     pub async fn templates(&self) -> AppResult<Vec<Template>> {
         let items = repo::query_all(self.store.as_ref(), Query::partition(repo::TEMPLATES_PK)).await?;
         let mut templates: Vec<Template> = items.iter().map(repo::decode).collect::<AppResult<_>>()?;
-        templates.sort_by(|a, b| a.name.as_str().to_lowercase().cmp(&b.name.as_str().to_lowercase()));
+        templates.sort_by_key(|t| t.name.as_str().to_lowercase());
         Ok(templates)
     }
 
@@ -100,7 +104,8 @@ impl Service {
         let mut errors = Vec::new();
         let name = patch.name.as_deref().map(Name::parse).transpose().map_err(|e| errors.push(e)).ok().flatten();
         let title = patch.title.as_deref().map(Title::parse).transpose().map_err(|e| errors.push(e)).ok().flatten();
-        let message = patch.message.as_deref().map(Markdown::parse).transpose().map_err(|e| errors.push(e)).ok().flatten();
+        let message =
+            patch.message.as_deref().map(Markdown::parse).transpose().map_err(|e| errors.push(e)).ok().flatten();
         if let Some(components) = &patch.components {
             self.check_template_components(components, &mut errors).await?;
         }

@@ -18,13 +18,8 @@ pub enum ComponentStatus {
 }
 
 impl ComponentStatus {
-    pub const ALL: [ComponentStatus; 5] = [
-        Self::Operational,
-        Self::DegradedPerformance,
-        Self::PartialOutage,
-        Self::MajorOutage,
-        Self::UnderMaintenance,
-    ];
+    pub const ALL: [ComponentStatus; 5] =
+        [Self::Operational, Self::DegradedPerformance, Self::PartialOutage, Self::MajorOutage, Self::UnderMaintenance];
 
     /// How bad the status is, for picking the worst of several. Maintenance ranks above
     /// operational but below every outage: an outage during a maintenance window still
@@ -75,10 +70,7 @@ impl std::str::FromStr for ComponentStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
-            format!(
-                "unknown component status {s:?}; expected one of {}",
-                Self::ALL.map(Self::as_str).join(", ")
-            )
+            format!("unknown component status {s:?}; expected one of {}", Self::ALL.map(Self::as_str).join(", "))
         })
     }
 }

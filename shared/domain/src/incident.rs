@@ -1,9 +1,9 @@
+use crate::Stamp;
 use crate::component::ComponentStatus;
 use crate::error::{DomainError, FieldError};
 use crate::ids::{CommentId, ComponentId, EventId, IncidentId, TemplateId, UpdateId};
 use crate::text::{Markdown, Title};
 use crate::timeline::{Actor, EventKind, TimelineEntry};
-use crate::Stamp;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -36,8 +36,7 @@ pub enum Transition {
 }
 
 impl IncidentStatus {
-    pub const ALL: [IncidentStatus; 4] =
-        [Self::Investigating, Self::Identified, Self::Monitoring, Self::Resolved];
+    pub const ALL: [IncidentStatus; 4] = [Self::Investigating, Self::Identified, Self::Monitoring, Self::Resolved];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -134,9 +133,10 @@ impl fmt::Display for Impact {
 impl std::str::FromStr for Impact {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
-            format!("unknown impact {s:?}; expected one of {}", Self::ALL.map(Self::as_str).join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown impact {s:?}; expected one of {}", Self::ALL.map(Self::as_str).join(", ")))
     }
 }
 
@@ -385,13 +385,8 @@ impl Incident {
         let Actor::Member { id: author } = stamp.actor else {
             return Err(DomainError::field("author", "comments are written by team members"));
         };
-        let comment = Comment {
-            id: CommentId::new((stamp.next_id)()),
-            incident_id: self.id,
-            body,
-            author,
-            created_at: stamp.at,
-        };
+        let comment =
+            Comment { id: CommentId::new((stamp.next_id)()), incident_id: self.id, body, author, created_at: stamp.at };
         let entries = entries(self.id, stamp, vec![EventKind::CommentAdded { comment_id: comment.id }]);
         Ok(IncidentOutcome { incident: self.clone(), update: None, comment: Some(comment), entries })
     }
@@ -484,7 +479,8 @@ fn check_components(components: &[AffectedComponent], field: &str) -> Result<(),
         }
     }
     if components.len() > MAX_AFFECTED_COMPONENTS {
-        errors.push(FieldError::new(field, format!("an incident affects at most {MAX_AFFECTED_COMPONENTS} components")));
+        errors
+            .push(FieldError::new(field, format!("an incident affects at most {MAX_AFFECTED_COMPONENTS} components")));
     }
     if errors.is_empty() { Ok(()) } else { Err(DomainError::Invalid(errors)) }
 }

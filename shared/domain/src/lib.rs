@@ -21,8 +21,8 @@ pub use component::{Component, ComponentGroup, ComponentStatus, effective_status
 pub use error::{DomainError, FieldError};
 pub use ids::{ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, TemplateId, UpdateId};
 pub use incident::{
-    AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome, IncidentSource,
-    IncidentStatus, MAX_AFFECTED_COMPONENTS, NewIncident, NewUpdate, PublicUpdate, Transition,
+    AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome,
+    IncidentSource, IncidentStatus, MAX_AFFECTED_COMPONENTS, NewIncident, NewUpdate, PublicUpdate, Transition,
 };
 pub use member::{Member, Role};
 pub use page::{PageIndicator, PageStatus};

@@ -50,9 +50,10 @@ impl fmt::Display for Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
-            format!("unknown role {s:?}; expected one of {}", Self::ALL.map(Self::as_str).join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown role {s:?}; expected one of {}", Self::ALL.map(Self::as_str).join(", ")))
     }
 }
 

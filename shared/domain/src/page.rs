@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn the_worst_component_or_incident_wins() {
         assert_eq!(PageStatus::derive([Operational, DegradedPerformance], []).indicator, PageIndicator::Minor);
-        assert_eq!(PageStatus::derive([PartialOutage, DegradedPerformance], [Impact::Minor]).indicator, PageIndicator::Major);
+        assert_eq!(
+            PageStatus::derive([PartialOutage, DegradedPerformance], [Impact::Minor]).indicator,
+            PageIndicator::Major
+        );
         assert_eq!(PageStatus::derive([DegradedPerformance], [Impact::Critical]).indicator, PageIndicator::Critical);
         assert_eq!(PageStatus::derive([MajorOutage], [Impact::None]).indicator, PageIndicator::Critical);
     }
@@ -108,11 +111,11 @@ mod tests {
 
     #[test]
     fn maintenance_shows_only_when_nothing_is_worse() {
-        assert_eq!(PageStatus::derive([UnderMaintenance, Operational], [Impact::None]).indicator, PageIndicator::Maintenance);
-        assert_eq!(PageStatus::derive([UnderMaintenance], [Impact::Minor]).indicator, PageIndicator::Minor);
         assert_eq!(
-            PageStatus::derive([UnderMaintenance], []).description,
-            "Service Under Maintenance"
+            PageStatus::derive([UnderMaintenance, Operational], [Impact::None]).indicator,
+            PageIndicator::Maintenance
         );
+        assert_eq!(PageStatus::derive([UnderMaintenance], [Impact::Minor]).indicator, PageIndicator::Minor);
+        assert_eq!(PageStatus::derive([UnderMaintenance], []).description, "Service Under Maintenance");
     }
 }

@@ -83,7 +83,11 @@ impl DynamoDbStore {
                 .map_err(|e| StoreError::Invalid(e.to_string()))
         };
         let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| StoreError::Invalid(e.to_string()))
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(|e| StoreError::Invalid(e.to_string()))
         };
         let created = self
             .client
@@ -163,7 +167,10 @@ fn from_attribute(name: &str, value: &AttributeValue) -> StoreResult<Value> {
 }
 
 fn key_map(key: &Key) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".to_owned(), AttributeValue::S(key.pk.clone())), ("sk".to_owned(), AttributeValue::S(key.sk.clone()))])
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(key.pk.clone())),
+        ("sk".to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
 }
 
 fn item_map(item: &Item) -> HashMap<String, AttributeValue> {

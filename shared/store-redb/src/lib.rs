@@ -113,10 +113,9 @@ impl RedbStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATABASE_FILE);
         let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
-                "{} is already open in another process",
-                path.display()
-            )),
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                StoreError::Unavailable(format!("{} is already open in another process", path.display()))
+            }
             other => StoreError::Unavailable(format!("cannot open {}: {other}", path.display())),
         })?;
         let txn = db.begin_write().map_err(unavailable)?;
@@ -211,12 +210,8 @@ fn append_to_feed(txn: &WriteTransaction, entries: &[&Item]) -> StoreResult<()> 
     let at_ms = now_ms();
     for item in entries {
         sequence += 1;
-        let stored = StoredFeedEntry {
-            at_ms,
-            pk: item.key.pk.clone(),
-            sk: item.key.sk.clone(),
-            attrs: item.attrs.clone(),
-        };
+        let stored =
+            StoredFeedEntry { at_ms, pk: item.key.pk.clone(), sk: item.key.sk.clone(), attrs: item.attrs.clone() };
         let bytes = serde_json::to_vec(&stored).map_err(corrupt)?;
         feed.insert(sequence, bytes.as_slice()).map_err(unavailable)?;
     }
@@ -360,7 +355,9 @@ fn tighter_upper(current: Bound<Vec<u8>>, before: Vec<u8>) -> Bound<Vec<u8>> {
 fn range_is_valid(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
     match (lower, upper) {
         (Bound::Included(a), Bound::Included(b)) => a <= b,
-        (Bound::Included(a) | Bound::Excluded(a), Bound::Excluded(b)) | (Bound::Excluded(a), Bound::Included(b)) => a < b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Excluded(b)) | (Bound::Excluded(a), Bound::Included(b)) => {
+            a < b
+        }
         _ => true,
     }
 }

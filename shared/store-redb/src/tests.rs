@@ -10,7 +10,9 @@ async fn fresh() -> (Arc<dyn Store>, tempfile::TempDir) {
 beacon_store::store_contract_tests!(fresh());
 
 fn change(n: i64) -> Item {
-    Item::new(Key::new(format!("CHANGE#{n:04}"), "CHANGE")).with(FEED_ATTRIBUTE, Value::Bool(true)).with("n", Value::N(n))
+    Item::new(Key::new(format!("CHANGE#{n:04}"), "CHANGE"))
+        .with(FEED_ATTRIBUTE, Value::Bool(true))
+        .with("n", Value::N(n))
 }
 
 #[tokio::test]
@@ -20,7 +22,10 @@ async fn the_feed_delivers_committed_change_records_in_order_from_a_durable_curs
         let store = RedbStore::open(dir.path()).unwrap_or_else(|e| panic!("open: {e}"));
         for n in 1..=3 {
             let other = Item::new(Key::new("OTHER", format!("{n}"))).with("n", Value::N(n));
-            let writes = vec![Write::Put { item: change(n), condition: Condition::NotExists }, Write::Put { item: other, condition: Condition::None }];
+            let writes = vec![
+                Write::Put { item: change(n), condition: Condition::NotExists },
+                Write::Put { item: other, condition: Condition::None },
+            ];
             store.transact(writes).await.unwrap_or_else(|e| panic!("transact: {e}"));
         }
         // A refused transaction leaves no change record behind.

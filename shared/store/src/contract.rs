@@ -10,10 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// A partition name no other case (or earlier run against the same table) uses.
 pub fn fresh_partition(case: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
     format!("{case}#{}#{nanos}#{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -61,10 +59,7 @@ pub async fn a_version_guard_admits_only_the_expected_version(store: &dyn Store)
     let v1 = item(&pk, "a", 1).with("version", Value::N(1));
     must("put v1", store.put(v1, Condition::NotExists).await).await;
     let stale = item(&pk, "a", 99).with("version", Value::N(2));
-    assert_eq!(
-        store.put(stale, Condition::version(7)).await,
-        Err(StoreError::ConditionFailed { index: None })
-    );
+    assert_eq!(store.put(stale, Condition::version(7)).await, Err(StoreError::ConditionFailed { index: None }));
     let fresh = item(&pk, "a", 2).with("version", Value::N(2));
     must("put v2", store.put(fresh, Condition::version(1)).await).await;
     let read = must("get", store.get(&Key::new(&pk, "a")).await).await;
@@ -88,14 +83,20 @@ pub async fn update_creates_sets_removes_and_adds(store: &dyn Store) {
     let changed = must(
         "update",
         store
-            .update(Update::new(key.clone()).add("hits", 2).remove("name").when(Condition::Equals("hits".into(), Value::N(5))))
+            .update(
+                Update::new(key.clone())
+                    .add("hits", 2)
+                    .remove("name")
+                    .when(Condition::Equals("hits".into(), Value::N(5))),
+            )
             .await,
     )
     .await;
     assert_eq!(changed.num("hits"), Some(7));
     assert_eq!(changed.get("name"), None);
     assert_eq!(must("get", store.get(&key).await).await, Some(changed.clone()));
-    let refused = store.update(Update::new(key.clone()).add("hits", 1).when(Condition::Equals("hits".into(), Value::N(5)))).await;
+    let refused =
+        store.update(Update::new(key.clone()).add("hits", 1).when(Condition::Equals("hits".into(), Value::N(5)))).await;
     assert_eq!(refused, Err(StoreError::ConditionFailed { index: None }));
     assert_eq!(must("get", store.get(&key).await).await, Some(changed), "a refused update must change nothing");
     let on_absent = store.update(Update::new(Key::new(&pk, "none")).add("hits", 1).when(Condition::Exists)).await;
@@ -154,9 +155,8 @@ pub async fn transactions_keep_dynamodb_limits(store: &dyn Store) {
         .map(|i| Write::Put { item: item(&pk, &format!("{i:03}"), i), condition: Condition::NotExists })
         .collect();
     must("100 writes", store.transact(hundred).await).await;
-    let too_many: Vec<_> = (0..101)
-        .map(|i| Write::Put { item: item(&pk, &format!("x{i:03}"), i), condition: Condition::None })
-        .collect();
+    let too_many: Vec<_> =
+        (0..101).map(|i| Write::Put { item: item(&pk, &format!("x{i:03}"), i), condition: Condition::None }).collect();
     assert!(matches!(store.transact(too_many).await, Err(StoreError::Invalid(_))));
     let twice = vec![
         Write::Put { item: item(&pk, "dup", 1), condition: Condition::None },

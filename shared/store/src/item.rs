@@ -186,11 +186,20 @@ impl Update {
 /// One write of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
-    Put { item: Item, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
     Update(Update),
-    Delete { key: Key, condition: Condition },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
     /// Writes nothing; only requires the condition to hold.
-    Check { key: Key, condition: Condition },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
 }
 
 impl Write {

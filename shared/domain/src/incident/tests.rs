@@ -101,7 +101,8 @@ fn reopening_returns_to_investigating_and_imposes_again() {
     let resolved = update(&out.incident, Some(IncidentStatus::Resolved), 60).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(resolved.incident.imposed().count(), 0);
     assert!(update(&resolved.incident, Some(IncidentStatus::Monitoring), 61).is_err());
-    let reopened = update(&resolved.incident, Some(IncidentStatus::Investigating), 120).unwrap_or_else(|e| panic!("{e}"));
+    let reopened =
+        update(&resolved.incident, Some(IncidentStatus::Investigating), 120).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reopened.incident.status, IncidentStatus::Investigating);
     assert_eq!(reopened.incident.resolved_at, None);
     assert!(reopened.entries.iter().any(|e| e.kind == EventKind::Reopened));
