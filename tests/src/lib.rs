@@ -30,12 +30,17 @@ pub fn moto_client() -> aws_sdk_dynamodb::Client {
 }
 
 /// A table of its own on the moto server.
-pub async fn dynamodb_store() -> (Arc<dyn Store>, Guard) {
+pub async fn dynamodb() -> DynamoDbStore {
     static TABLES: AtomicU32 = AtomicU32::new(0);
     let table = format!("e2e-{}-{}", std::process::id(), TABLES.fetch_add(1, Ordering::Relaxed));
     let store = DynamoDbStore::new(moto_client(), table);
     store.ensure_table().await.unwrap_or_else(|e| panic!("create table on moto: {e}"));
-    (Arc::new(store), None)
+    store
+}
+
+/// [`dynamodb`] behind the port.
+pub async fn dynamodb_store() -> (Arc<dyn Store>, Guard) {
+    (Arc::new(dynamodb().await), None)
 }
 
 /// An embedded store in a temporary folder.
