@@ -60,3 +60,70 @@ impl IncidentDraft {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::component::ComponentStatus;
+    use crate::ids::ComponentId;
+
+    fn template() -> Template {
+        let at = Timestamp::UNIX_EPOCH;
+        Template {
+            id: TemplateId::new(ulid::Ulid(1)),
+            name: Name::parse("API down").unwrap_or_else(|e| panic!("{e}")),
+            title: Title::parse("API unavailable").unwrap_or_else(|e| panic!("{e}")),
+            impact: Impact::Critical,
+            message: Markdown::parse("We are on it.").unwrap_or_else(|e| panic!("{e}")),
+            components: vec![AffectedComponent {
+                id: ComponentId::new(ulid::Ulid(2)),
+                status: ComponentStatus::MajorOutage,
+            }],
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn a_template_fills_every_field_the_reporter_left_out() {
+        let t = template();
+        let new = IncidentDraft::default().complete(Some(&t), IncidentSource::Manual).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(new.title, t.title);
+        assert_eq!(new.impact, Impact::Critical);
+        assert_eq!(new.message, t.message);
+        assert_eq!(new.components, t.components);
+        assert_eq!(new.status, IncidentStatus::Investigating);
+        assert_eq!(new.source, IncidentSource::Template);
+        assert_eq!(new.template_id, Some(t.id));
+    }
+
+    #[test]
+    fn every_field_given_overrides_the_template() {
+        let t = template();
+        let draft = IncidentDraft {
+            title: Some(Title::parse("Only EU").unwrap_or_else(|e| panic!("{e}"))),
+            status: Some(IncidentStatus::Identified),
+            impact: Some(Impact::Minor),
+            message: Some(Markdown::parse("EU only").unwrap_or_else(|e| panic!("{e}"))),
+            components: Some(vec![]),
+        };
+        let new = draft.complete(Some(&t), IncidentSource::Manual).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(new.title.as_str(), "Only EU");
+        assert_eq!(new.status, IncidentStatus::Identified);
+        assert_eq!(new.impact, Impact::Minor);
+        assert_eq!(new.message.as_str(), "EU only");
+        assert!(new.components.is_empty());
+    }
+
+    #[test]
+    fn without_a_template_title_and_message_are_required() {
+        match IncidentDraft::default().complete(None, IncidentSource::Manual) {
+            Err(DomainError::Invalid(errors)) => {
+                let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(fields, ["title", "message"]);
+            }
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+}
