@@ -1,11 +1,33 @@
-//! The HTTP API: one router for every host.
+//! The HTTP API: one router for every host (Lambda and the one-machine runner).
+//!
+//! Everything under `/api/v1` needs `Authorization: Bearer <token>`; viewers read,
+//! responders also run incidents, admins also manage components, groups, templates,
+//! members and tokens, owners also manage admins. Errors are problem+json; incidents
+//! carry an ETag and honour If-Match; creating POSTs honour Idempotency-Key.
 
-use axum::extract::State;
-use axum::http::StatusCode;
+mod dto;
+mod extract;
+mod idempotent;
+mod problem;
+mod routes;
+
+pub use problem::Problem;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use beacon_app::Service;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Bodies above this are refused with 413 before they are parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// What handlers share: the use cases.
 #[derive(Clone, Debug)]
@@ -13,9 +35,107 @@ pub struct ApiState {
     pub service: Service,
 }
 
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Beacon API", description = "Incident management and status page API"),
+    modifiers(&BearerAuth),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn api_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::list_components, routes::create_component))
+        .routes(routes!(routes::get_component, routes::update_component, routes::delete_component))
+        .routes(routes!(routes::list_groups, routes::create_group))
+        .routes(routes!(routes::get_group, routes::update_group, routes::delete_group))
+        .routes(routes!(routes::list_incidents, routes::report_incident))
+        .routes(routes!(routes::get_incident, routes::patch_incident))
+        .routes(routes!(routes::post_update))
+        .routes(routes!(routes::list_comments, routes::add_comment))
+        .routes(routes!(routes::timeline))
+        .routes(routes!(routes::list_templates, routes::create_template))
+        .routes(routes!(routes::get_template, routes::update_template, routes::delete_template))
+        .routes(routes!(routes::list_members, routes::create_member))
+        .routes(routes!(routes::get_member, routes::update_member, routes::delete_member))
+        .routes(routes!(routes::list_tokens, routes::create_token))
+        .routes(routes!(routes::revoke_token))
+        .routes(routes!(routes::audit))
+}
+
+/// The OpenAPI 3.1 document of every route, generated from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api_routes().split_for_parts();
+    doc.paths.paths.insert("/healthz".into(), health_path());
+    doc
+}
+
+fn health_path() -> utoipa::openapi::PathItem {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+    use utoipa::openapi::response::ResponseBuilder;
+    let op = OperationBuilder::new()
+        .summary(Some("Liveness and storage reachability"))
+        .response("200", ResponseBuilder::new().description("The store answers"))
+        .response("503", ResponseBuilder::new().description("The store does not answer"))
+        .build();
+    utoipa::openapi::PathItem::new(HttpMethod::Get, op)
+}
+
+/// Request ids are ULIDs: unique, and sortable by time in the logs.
+#[derive(Clone, Copy, Debug)]
+struct UlidRequestId;
+
+impl MakeRequestId for UlidRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&ulid::Ulid::new().to_string()).ok().map(RequestId::new)
+    }
+}
+
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(state)
+    let (api, doc) = api_routes().split_for_parts();
+    let mut doc = doc;
+    doc.paths.paths.insert("/healthz".into(), health_path());
+    let doc = std::sync::Arc::new(doc);
+    api.route("/healthz", get(healthz))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(UlidRequestId))
+}
+
+async fn not_found() -> Response {
+    Problem::not_found("no such route").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not take that method")
+        .into_response()
 }
 
 /// Liveness and storage reachability: 200 when the store answers, 503 when it does not.
@@ -30,25 +150,4 @@ async fn healthz(State(state): State<ApiState>) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::Request;
-    use http_body_util::BodyExt;
-    use std::sync::Arc;
-    use tower::ServiceExt;
-
-    #[tokio::test]
-    async fn healthz_reports_the_page_status() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = beacon_store_redb::RedbStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        let service = Service::new(Arc::new(store), Arc::new(beacon_app::SystemClock));
-        let app = router(ApiState { service });
-        let request = Request::get("/healthz").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"));
-        let response = app.oneshot(request).await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = response.into_body().collect().await.unwrap_or_else(|e| panic!("{e}")).to_bytes();
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(json["page"]["indicator"], "none");
-    }
-}
+mod tests;

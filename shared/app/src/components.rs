@@ -102,8 +102,7 @@ impl Service {
         if let Some(group) = component.group_id {
             writes.push(Write::Check { key: group_key(group), condition: Condition::Exists });
         }
-        let change = self.change(at, &actor, ChangeKind::ComponentChanged { component_id: component.id });
-        writes.push(repo::change_write(&change)?);
+        self.record_change(&mut writes, at, &actor, ChangeKind::ComponentChanged { component_id: component.id })?;
         if !self.commit(writes).await? {
             return Err(AppError::invalid("group_id", "the group was deleted meanwhile"));
         }
@@ -166,11 +165,7 @@ impl Service {
             if let Some(group) = next.group_id {
                 writes.push(Write::Check { key: group_key(group), condition: Condition::Exists });
             }
-            writes.push(repo::change_write(&self.change(
-                at,
-                &actor,
-                ChangeKind::ComponentChanged { component_id: id },
-            ))?);
+            self.record_change(&mut writes, at, &actor, ChangeKind::ComponentChanged { component_id: id })?;
             if self.commit(writes).await? {
                 return Ok(next);
             }
@@ -202,10 +197,9 @@ impl Service {
                 )));
             }
             let at = self.now();
-            let writes = vec![
-                Write::Delete { key: component_key(id), condition: Condition::version(current.version) },
-                repo::change_write(&self.change(at, &actor, ChangeKind::ComponentDeleted { component_id: id }))?,
-            ];
+            let mut writes =
+                vec![Write::Delete { key: component_key(id), condition: Condition::version(current.version) }];
+            self.record_change(&mut writes, at, &actor, ChangeKind::ComponentDeleted { component_id: id })?;
             if self.commit(writes).await? {
                 return Ok(());
             }
@@ -248,13 +242,11 @@ impl Service {
             updated_at: at,
             version: 1,
         };
-        let writes = vec![
-            Write::Put {
-                item: repo::versioned(group_key(group.id), "group", &group, 1)?,
-                condition: Condition::NotExists,
-            },
-            repo::change_write(&self.change(at, &actor, ChangeKind::GroupChanged { group_id: group.id }))?,
-        ];
+        let mut writes = vec![Write::Put {
+            item: repo::versioned(group_key(group.id), "group", &group, 1)?,
+            condition: Condition::NotExists,
+        }];
+        self.record_change(&mut writes, at, &actor, ChangeKind::GroupChanged { group_id: group.id })?;
         if !self.commit(writes).await? {
             return Err(Self::too_busy("group"));
         }
@@ -290,13 +282,11 @@ impl Service {
                 version: current.version + 1,
                 ..current.clone()
             };
-            let writes = vec![
-                Write::Put {
-                    item: repo::versioned(group_key(id), "group", &next, next.version)?,
-                    condition: Condition::version(current.version),
-                },
-                repo::change_write(&self.change(at, &actor, ChangeKind::GroupChanged { group_id: id }))?,
-            ];
+            let mut writes = vec![Write::Put {
+                item: repo::versioned(group_key(id), "group", &next, next.version)?,
+                condition: Condition::version(current.version),
+            }];
+            self.record_change(&mut writes, at, &actor, ChangeKind::GroupChanged { group_id: id })?;
             if self.commit(writes).await? {
                 return Ok(next);
             }
@@ -320,10 +310,8 @@ impl Service {
             )));
         }
         let at = self.now();
-        let writes = vec![
-            Write::Delete { key: group_key(id), condition: Condition::version(current.version) },
-            repo::change_write(&self.change(at, &actor, ChangeKind::GroupDeleted { group_id: id }))?,
-        ];
+        let mut writes = vec![Write::Delete { key: group_key(id), condition: Condition::version(current.version) }];
+        self.record_change(&mut writes, at, &actor, ChangeKind::GroupDeleted { group_id: id })?;
         if !self.commit(writes).await? {
             return Err(version_conflict("group", current.version, current.version + 1));
         }

@@ -273,7 +273,7 @@ impl Service {
             }
             (None, None, _) => ChangeKind::IncidentEdited { incident_id: after.id, components: component_ids },
         };
-        writes.push(repo::change_write(&self.change(at, actor, kind))?);
+        self.record_change(&mut writes, at, actor, kind)?;
         Ok(writes)
     }
 

@@ -70,14 +70,14 @@ impl Service {
         let guard = beacon_store::Item::new(email_key(&member.email))
             .with("type", Value::S("member_email".into()))
             .with("member_id", Value::S(member.id.to_string()));
-        let writes = vec![
+        let mut writes = vec![
             Write::Put {
                 item: repo::versioned(member_key(member.id), "member", &member, 1)?,
                 condition: Condition::NotExists,
             },
             Write::Put { item: guard, condition: Condition::NotExists },
-            repo::change_write(&self.change(at, &actor, ChangeKind::MemberChanged { member_id: member.id }))?,
         ];
+        self.record_change(&mut writes, at, &actor, ChangeKind::MemberChanged { member_id: member.id })?;
         match self.store.transact(writes).await {
             Ok(()) => Ok(member),
             Err(StoreError::ConditionFailed { index: Some(1) }) => {
@@ -110,13 +110,11 @@ impl Service {
                 version: current.version + 1,
                 ..current.clone()
             };
-            let writes = vec![
-                Write::Put {
-                    item: repo::versioned(member_key(id), "member", &next, next.version)?,
-                    condition: Condition::version(current.version),
-                },
-                repo::change_write(&self.change(at, &actor, ChangeKind::MemberChanged { member_id: id }))?,
-            ];
+            let mut writes = vec![Write::Put {
+                item: repo::versioned(member_key(id), "member", &next, next.version)?,
+                condition: Condition::version(current.version),
+            }];
+            self.record_change(&mut writes, at, &actor, ChangeKind::MemberChanged { member_id: id })?;
             if self.commit(writes).await? {
                 return Ok(next);
             }
@@ -129,11 +127,11 @@ impl Service {
     pub async fn delete_member(&self, actor: Actor, id: MemberId) -> AppResult<()> {
         let current = self.member(id).await?;
         let at = self.now();
-        let writes = vec![
+        let mut writes = vec![
             Write::Delete { key: member_key(id), condition: Condition::version(current.version) },
             Write::Delete { key: email_key(&current.email), condition: Condition::None },
-            repo::change_write(&self.change(at, &actor, ChangeKind::MemberDeleted { member_id: id }))?,
         ];
+        self.record_change(&mut writes, at, &actor, ChangeKind::MemberDeleted { member_id: id })?;
         if !self.commit(writes).await? {
             return Err(version_conflict("member", current.version, current.version + 1));
         }

@@ -16,6 +16,9 @@
 //! | `MEMBERS`       | `<id>`        | a team member (versioned)                   |
 //! | `MEMBER_EMAIL`  | `<email>`     | uniqueness guard of members' addresses      |
 //! | `CHANGE#<ulid>` | `CHANGE`      | a change record (`feed`, expires by `ttl`)  |
+//! | `AUDIT`         | `<change id>` | audit entry of a change outside incidents   |
+//! | `TOKENS`        | `<token id>`  | API token: hash of its secret, member, role |
+//! | `IDEMPOTENCY`   | `<scope>#<key>` | a POST's stored response (24 h `ttl`)     |
 //!
 //! Every record keeps its fields as JSON in `data`; `type`, `version`, `feed` and `ttl`
 //! are top-level attributes because conditions, the stream filter and TTL read them.
@@ -35,6 +38,9 @@ pub const TEMPLATES_PK: &str = "TEMPLATES";
 pub const MEMBERS_PK: &str = "MEMBERS";
 pub const MEMBER_EMAIL_PK: &str = "MEMBER_EMAIL";
 pub const CHANGE_SK: &str = "CHANGE";
+pub const AUDIT_PK: &str = "AUDIT";
+pub const TOKENS_PK: &str = "TOKENS";
+pub const IDEMPOTENCY_PK: &str = "IDEMPOTENCY";
 pub const UPDATE_PREFIX: &str = "U#";
 pub const COMMENT_PREFIX: &str = "C#";
 pub const ENTRIES_PREFIX: &str = "E#";
@@ -136,6 +142,13 @@ pub fn change_write(change: &Change) -> AppResult<Write> {
     let item = record(Key::new(change_pk(change.id), CHANGE_SK), "change", change)?
         .with(FEED_ATTRIBUTE, Value::Bool(true))
         .with("ttl", Value::N(expires));
+    Ok(Write::Put { item, condition: Condition::NotExists })
+}
+
+/// The audit entry of a change outside incidents (those are audited in the incident's
+/// own timeline). Kept without expiry, newest last, in the `AUDIT` partition.
+pub fn audit_write(change: &Change) -> AppResult<Write> {
+    let item = record(Key::new(AUDIT_PK, change.id.to_string()), "audit", change)?;
     Ok(Write::Put { item, condition: Condition::NotExists })
 }
 

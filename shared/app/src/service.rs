@@ -58,6 +58,23 @@ impl Service {
         Change { id: ChangeId::new(self.new_id(at)), at, actor: actor.clone(), kind }
     }
 
+    /// Adds the change record (and, for changes outside incidents, the audit entry) to
+    /// the transaction that makes the change.
+    pub(crate) fn record_change(
+        &self,
+        writes: &mut Vec<Write>,
+        at: Timestamp,
+        actor: &Actor,
+        kind: ChangeKind,
+    ) -> AppResult<()> {
+        let change = self.change(at, actor, kind);
+        writes.push(repo::change_write(&change)?);
+        if !change.kind.is_incident_change() {
+            writes.push(repo::audit_write(&change)?);
+        }
+        Ok(())
+    }
+
     /// Every open incident with what it imposes, newest first.
     pub async fn open_incidents(&self) -> AppResult<Vec<OpenMarker>> {
         let items = repo::query_all(self.store.as_ref(), Query::partition(repo::OPEN_PK).descending()).await?;

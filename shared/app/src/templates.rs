@@ -81,13 +81,11 @@ impl Service {
             updated_at: at,
             version: 1,
         };
-        let writes = vec![
-            Write::Put {
-                item: repo::versioned(template_key(template.id), "template", &template, 1)?,
-                condition: Condition::NotExists,
-            },
-            repo::change_write(&self.change(at, &actor, ChangeKind::TemplateChanged { template_id: template.id }))?,
-        ];
+        let mut writes = vec![Write::Put {
+            item: repo::versioned(template_key(template.id), "template", &template, 1)?,
+            condition: Condition::NotExists,
+        }];
+        self.record_change(&mut writes, at, &actor, ChangeKind::TemplateChanged { template_id: template.id })?;
         if !self.commit(writes).await? {
             return Err(Self::too_busy("template"));
         }
@@ -130,13 +128,11 @@ impl Service {
                 version: current.version + 1,
                 ..current.clone()
             };
-            let writes = vec![
-                Write::Put {
-                    item: repo::versioned(template_key(id), "template", &next, next.version)?,
-                    condition: Condition::version(current.version),
-                },
-                repo::change_write(&self.change(at, &actor, ChangeKind::TemplateChanged { template_id: id }))?,
-            ];
+            let mut writes = vec![Write::Put {
+                item: repo::versioned(template_key(id), "template", &next, next.version)?,
+                condition: Condition::version(current.version),
+            }];
+            self.record_change(&mut writes, at, &actor, ChangeKind::TemplateChanged { template_id: id })?;
             if self.commit(writes).await? {
                 return Ok(next);
             }
@@ -148,10 +144,8 @@ impl Service {
     pub async fn delete_template(&self, actor: Actor, id: TemplateId) -> AppResult<()> {
         self.template(id).await?;
         let at = self.now();
-        let writes = vec![
-            Write::Delete { key: template_key(id), condition: Condition::Exists },
-            repo::change_write(&self.change(at, &actor, ChangeKind::TemplateDeleted { template_id: id }))?,
-        ];
+        let mut writes = vec![Write::Delete { key: template_key(id), condition: Condition::Exists }];
+        self.record_change(&mut writes, at, &actor, ChangeKind::TemplateDeleted { template_id: id })?;
         if !self.commit(writes).await? {
             return Err(AppError::not_found("template", id));
         }

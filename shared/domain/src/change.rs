@@ -1,4 +1,4 @@
-use crate::ids::{ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, TemplateId, UpdateId};
+use crate::ids::{ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, TemplateId, TokenId, UpdateId};
 use crate::timeline::Actor;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// A committed change, written in the same transaction as the change itself. Downstream
 /// consumers (the page publisher, notifications, the event bus) read these at least once
 /// from the change feed; `id` is stable, so a consumer can drop a redelivery.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub id: ChangeId,
@@ -26,11 +27,14 @@ impl Change {
                 | ChangeKind::TemplateDeleted { .. }
                 | ChangeKind::MemberChanged { .. }
                 | ChangeKind::MemberDeleted { .. }
+                | ChangeKind::TokenCreated { .. }
+                | ChangeKind::TokenRevoked { .. }
         )
     }
 }
 
 /// What changed, with the ids a consumer needs to find it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChangeKind {
@@ -48,4 +52,22 @@ pub enum ChangeKind {
     TemplateDeleted { template_id: TemplateId },
     MemberChanged { member_id: MemberId },
     MemberDeleted { member_id: MemberId },
+    TokenCreated { token_id: TokenId, member_id: MemberId },
+    TokenRevoked { token_id: TokenId, member_id: MemberId },
+}
+
+impl ChangeKind {
+    /// Incident changes are audited in the incident's own timeline; every other change
+    /// also goes to the audit log.
+    pub fn is_incident_change(&self) -> bool {
+        matches!(
+            self,
+            Self::IncidentReported { .. }
+                | Self::IncidentUpdated { .. }
+                | Self::IncidentResolved { .. }
+                | Self::IncidentReopened { .. }
+                | Self::IncidentEdited { .. }
+                | Self::CommentAdded { .. }
+        )
+    }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 
 /// What a component shows on the page. The variant names and their wire spelling are
 /// Statuspage's, so existing consumers read them unchanged.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ComponentStatus {
@@ -85,6 +86,7 @@ pub fn effective_status(
 }
 
 /// A part of the service the page reports on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Component {
     pub id: ComponentId,
@@ -103,6 +105,7 @@ pub struct Component {
 }
 
 /// A named, ordered group of components.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentGroup {
     pub id: GroupId,

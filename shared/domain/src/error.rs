@@ -2,6 +2,7 @@ use crate::incident::IncidentStatus;
 use serde::Serialize;
 
 /// One invalid field: which one, and what is wrong with it, in words a person can act on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct FieldError {

@@ -6,6 +6,7 @@ use ulid::Ulid;
 macro_rules! ulid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(Ulid);
@@ -70,4 +71,8 @@ ulid_id!(
 ulid_id!(
     /// A committed change, as the change feed delivers it.
     ChangeId
+);
+ulid_id!(
+    /// An API token.
+    TokenId
 );

@@ -14,6 +14,7 @@ pub const MAX_AFFECTED_COMPONENTS: usize = 50;
 
 /// Where an incident stands. It only moves forward; the single way back is a reopen,
 /// which takes a resolved incident back to investigating.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentStatus {
@@ -97,6 +98,7 @@ impl std::str::FromStr for IncidentStatus {
 }
 
 /// How badly users are affected.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Impact {
@@ -141,6 +143,7 @@ impl std::str::FromStr for Impact {
 }
 
 /// How an incident came to be.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentSource {
@@ -152,6 +155,7 @@ pub enum IncidentSource {
 }
 
 /// A component an incident affects, with the status the incident imposes on it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AffectedComponent {
     pub id: ComponentId,
@@ -159,6 +163,7 @@ pub struct AffectedComponent {
 }
 
 /// One change to the set of affected components.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ComponentEdit {
@@ -169,6 +174,7 @@ pub enum ComponentEdit {
 }
 
 /// How one component's imposed status changed in an update; `None` means not affected.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AffectedChange {
     pub id: ComponentId,
@@ -177,6 +183,7 @@ pub struct AffectedChange {
 }
 
 /// An incident: the aggregate every change goes through.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: IncidentId,
@@ -196,6 +203,7 @@ pub struct Incident {
 }
 
 /// A public timeline update, as the page shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicUpdate {
     pub id: UpdateId,
@@ -211,6 +219,7 @@ pub struct PublicUpdate {
 }
 
 /// A private note of the team on an incident. Never public.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: CommentId,

@@ -19,7 +19,9 @@ mod timeline;
 pub use change::{Change, ChangeKind};
 pub use component::{Component, ComponentGroup, ComponentStatus, effective_status};
 pub use error::{DomainError, FieldError};
-pub use ids::{ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, TemplateId, UpdateId};
+pub use ids::{
+    ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, TemplateId, TokenId, UpdateId,
+};
 pub use incident::{
     AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome,
     IncidentSource, IncidentStatus, MAX_AFFECTED_COMPONENTS, NewIncident, NewUpdate, PublicUpdate, Transition,

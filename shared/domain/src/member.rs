@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What a member may do. Each role includes everything the roles below it may do.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -31,11 +32,11 @@ impl Role {
     }
 
     /// Whether a member with this role may grant or take away `other`: admins manage
-    /// viewers and responders (and admins below owner), only owners manage owners.
+    /// viewers and responders; only owners manage admins and owners.
     pub fn may_manage(self, other: Role) -> bool {
         match self {
             Self::Owner => true,
-            Self::Admin => other <= Self::Admin,
+            Self::Admin => other < Self::Admin,
             Self::Viewer | Self::Responder => false,
         }
     }
@@ -58,6 +59,7 @@ impl std::str::FromStr for Role {
 }
 
 /// A member of the team that runs the page.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub id: MemberId,
@@ -79,9 +81,10 @@ mod tests {
     }
 
     #[test]
-    fn only_owners_manage_owners() {
+    fn only_owners_manage_admins_and_owners() {
         assert!(Role::Owner.may_manage(Role::Owner));
-        assert!(Role::Admin.may_manage(Role::Admin));
+        assert!(!Role::Admin.may_manage(Role::Admin));
+        assert!(Role::Admin.may_manage(Role::Responder));
         assert!(!Role::Admin.may_manage(Role::Owner));
         assert!(!Role::Responder.may_manage(Role::Viewer));
     }

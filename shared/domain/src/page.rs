@@ -3,6 +3,7 @@ use crate::incident::Impact;
 use serde::{Deserialize, Serialize};
 
 /// The page's overall indicator, spelled as Statuspage spells it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PageIndicator {
@@ -56,6 +57,7 @@ impl PageIndicator {
 }
 
 /// The banner at the top of the page: an indicator and its description.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageStatus {
     pub indicator: PageIndicator,

@@ -7,6 +7,7 @@ use std::fmt;
 macro_rules! text_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $min:expr, $max:expr, trim = $trim:expr) => {
         $(#[$doc])*
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
@@ -133,6 +134,7 @@ impl Description {
 
 /// An email address, checked against RFC 5322's address syntax and stored lower-cased
 /// so that uniqueness does not depend on how someone typed it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);

@@ -1,0 +1,89 @@
+use super::*;
+use axum::body::Body;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+fn app() -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = beacon_store_redb::RedbStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let service = Service::new(Arc::new(store), Arc::new(beacon_app::SystemClock));
+    (router(ApiState { service }), dir)
+}
+
+async fn call(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let response = app.clone().oneshot(request).await.unwrap_or_else(|e| panic!("{e}"));
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap_or_else(|e| panic!("{e}")).to_bytes();
+    (status, headers, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn healthz_reports_the_page_status_with_a_request_id() {
+    let (app, _dir) = app();
+    let (status, headers, json) =
+        call(&app, Request::get("/healthz").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["page"]["indicator"], "none");
+    assert!(headers.get("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_missing_tokens_are_problems() {
+    let (app, _dir) = app();
+    let (status, headers, json) =
+        call(&app, Request::get("/nope").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/problem+json"));
+    assert_eq!(json["status"], 404);
+    let (status, headers, _) =
+        call(&app, Request::get("/api/v1/components").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers.get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"));
+}
+
+/// Every route the router serves is in the OpenAPI document, and the document is
+/// OpenAPI 3.1 with every operation answering.
+#[test]
+fn the_openapi_document_lists_every_route() {
+    let doc = openapi();
+    let json = serde_json::to_value(&doc).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json["openapi"], "3.1.0");
+    let paths = json["paths"].as_object().cloned().unwrap_or_default();
+    let expected = [
+        ("/api/v1/components", vec!["get", "post"]),
+        ("/api/v1/components/{id}", vec!["get", "patch", "delete"]),
+        ("/api/v1/component-groups", vec!["get", "post"]),
+        ("/api/v1/component-groups/{id}", vec!["get", "patch", "delete"]),
+        ("/api/v1/incidents", vec!["get", "post"]),
+        ("/api/v1/incidents/{id}", vec!["get", "patch"]),
+        ("/api/v1/incidents/{id}/updates", vec!["post"]),
+        ("/api/v1/incidents/{id}/comments", vec!["get", "post"]),
+        ("/api/v1/incidents/{id}/timeline", vec!["get"]),
+        ("/api/v1/templates", vec!["get", "post"]),
+        ("/api/v1/templates/{id}", vec!["get", "patch", "delete"]),
+        ("/api/v1/members", vec!["get", "post"]),
+        ("/api/v1/members/{id}", vec!["get", "patch", "delete"]),
+        ("/api/v1/tokens", vec!["get", "post"]),
+        ("/api/v1/tokens/{id}", vec!["delete"]),
+        ("/api/v1/audit", vec!["get"]),
+        ("/healthz", vec!["get"]),
+    ];
+    assert_eq!(paths.len(), expected.len(), "documented paths: {:?}", paths.keys().collect::<Vec<_>>());
+    for (path, methods) in expected {
+        let item = paths.get(path).unwrap_or_else(|| panic!("{path} is not documented"));
+        for method in methods {
+            let op = &item[method];
+            assert!(op.is_object(), "{method} {path} is not documented");
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
+        }
+    }
+    // Every schema referenced is defined.
+    let text = json.to_string();
+    let schemas = json["components"]["schemas"].as_object().cloned().unwrap_or_default();
+    for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap_or_default();
+        assert!(schemas.contains_key(name), "schema {name} is referenced but not defined");
+    }
+}
