@@ -1,7 +1,8 @@
 //! Configuration, read once in `main`: every flag also has an environment variable.
 
+use beacon_domain::Role;
 use beacon_store_dynamodb::DynamoDbConfig;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -33,9 +34,50 @@ pub struct Cli {
     #[arg(long, env = "BEACON_NO_DEMO", global = true)]
     pub no_demo: bool,
 
+    /// Create the DynamoDB table if it is missing (for an emulator; on AWS the stack
+    /// owns the table).
+    #[arg(long, env = "BEACON_DYNAMODB_CREATE_TABLE", global = true)]
+    pub dynamodb_create_table: bool,
+
     /// Log lines as JSON (for log shippers) instead of text.
     #[arg(long, env = "BEACON_LOG_JSON", global = true)]
     pub log_json: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Manage API tokens directly in the store (bootstrap: the first owner's token).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the OpenAPI document of the API.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token, and its member if none has the address. The token is printed
+    /// alone on the last line of standard output.
+    Create {
+        /// The member's name (and the token's).
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The member's address; defaults to one derived from the name.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -82,5 +124,23 @@ mod tests {
         let err =
             Cli::try_parse_from(["beacon", "--listen", "nowhere"]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("--listen"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+
+    #[test]
+    fn token_create_takes_a_name_and_a_role() {
+        let cli = Cli::try_parse_from(["beacon", "token", "create", "--name", "Ada", "--role", "owner"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            Some(Command::Token { command: TokenCommand::Create { name, role, email } }) => {
+                assert_eq!((name.as_str(), role, email), ("Ada", Role::Owner, None));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["beacon", "token", "create", "--name", "Ada", "--role", "king"]).is_err());
     }
 }

@@ -5,27 +5,80 @@ mod config;
 
 use anyhow::Context as _;
 use beacon_api::{ApiState, router};
-use beacon_app::{Service, SystemClock, seed_demo};
+use beacon_app::{NewMember, Service, SystemClock, seed_demo};
+use beacon_domain::{Actor, Role};
 use beacon_store::Store;
 use beacon_store_dynamodb::DynamoDbStore;
 use beacon_store_redb::RedbStore;
 use clap::Parser as _;
-use config::{Cli, StoreConfig};
+use config::{Cli, Command, StoreConfig, TokenCommand};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
+    match &cli.command {
+        Some(Command::Openapi) => {
+            println!("{}", beacon_api::openapi().to_pretty_json().context("encoding the OpenAPI document")?);
+            Ok(())
+        }
+        Some(Command::Token { command: TokenCommand::Create { name, role, email } }) => {
+            let service = open(&cli).await?;
+            let token = create_token(&service, name, *role, email.as_deref()).await?;
+            println!("{token}");
+            Ok(())
+        }
+        None | Some(Command::Serve) => serve(cli).await,
+    }
+}
 
+async fn open(cli: &Cli) -> anyhow::Result<Service> {
     let store: Arc<dyn Store> = match cli.store_config() {
-        StoreConfig::Embedded { data_dir } => Arc::new(
-            RedbStore::open(&data_dir)
-                .with_context(|| format!("opening the embedded store in {}", data_dir.display()))?,
-        ),
-        StoreConfig::DynamoDb(config) => Arc::new(DynamoDbStore::connect(&config).await),
+        StoreConfig::Embedded { data_dir } => Arc::new(RedbStore::open(&data_dir).with_context(|| {
+            format!("opening the embedded store in {} (is a server running on it? stop it first)", data_dir.display())
+        })?),
+        StoreConfig::DynamoDb(config) => {
+            let store = DynamoDbStore::connect(&config).await;
+            if cli.dynamodb_create_table {
+                store.ensure_table().await.with_context(|| format!("creating table {}", config.table))?;
+            }
+            Arc::new(store)
+        }
     };
-    let service = Service::new(store, Arc::new(SystemClock));
+    Ok(Service::new(store, Arc::new(SystemClock)))
+}
+
+/// Creates a member (unless one has the address) and a token for it; returns the secret.
+async fn create_token(service: &Service, name: &str, role: Role, email: Option<&str>) -> anyhow::Result<String> {
+    let email = match email {
+        Some(e) => e.to_owned(),
+        None => {
+            let slug: String =
+                name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+            format!("{}@members.invalid", slug.trim_matches('-'))
+        }
+    };
+    let member = match service.member_by_email(&email).await? {
+        Some(member) => member,
+        None => service
+            .create_member(Actor::System, NewMember { name: name.to_owned(), email: email.clone(), role })
+            .await
+            .context("creating the member")?,
+    };
+    let (token, secret) = service
+        .create_token(Actor::System, member.id, name, role.min(member.role))
+        .await
+        .context("creating the token")?;
+    eprintln!(
+        "created token {} ({}) for member {} <{}>; it is shown only now",
+        token.id, token.role, member.name, member.email
+    );
+    Ok(secret.expose().to_owned())
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<()> {
+    let service = open(&cli).await?;
     if !cli.no_demo && seed_demo(&service).await.context("seeding the sample page")? {
         tracing::info!("seeded the sample page into the empty store (start with --no-demo to skip)");
     }
