@@ -1,5 +1,6 @@
-# Sourced by the test scripts: installs moto into tests/.venv (ignored by git) and starts
-# it on a free loopback port. Exports BEACON_TEST_MOTO_URL; the trap stops it on exit.
+# Sourced by the test scripts: installs tests/requirements.txt (moto, the OpenAPI
+# validator) into tests/.venv (ignored by git) and starts moto on a free loopback port.
+# Exports BEACON_TEST_MOTO_URL and BEACON_TEST_OPENAPI_VALIDATOR; the trap stops moto on exit.
 # If it cannot start, the caller fails: the suites that need it never skip silently.
 
 beacon_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,4 +36,5 @@ if ! "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http:
     exit 1
 fi
 export BEACON_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
+export BEACON_TEST_OPENAPI_VALIDATOR="$venv/bin/openapi-spec-validator"
 echo "==> moto server at $BEACON_TEST_MOTO_URL"

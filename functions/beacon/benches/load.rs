@@ -17,7 +17,12 @@ fn count(var: &str, default: usize) -> usize {
     std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-async fn read_loop(client: &reqwest::Client, url: &str, token: &str, total: usize) -> Result<f64, Box<dyn std::error::Error>> {
+async fn read_loop(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    total: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
     let url: Arc<str> = url.into();
     let token: Arc<str> = token.into();
     let started = Instant::now();
@@ -64,14 +69,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = line.trim().strip_prefix("beacon listening on ").ok_or("unexpected output")?.to_owned();
 
     let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
-    let post = |path: String, body: serde_json::Value| client.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
-    let component: serde_json::Value = post("/api/v1/components".into(), serde_json::json!({"name": "API"})).await?.json().await?;
+    let post = |path: String, body: serde_json::Value| {
+        client.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send()
+    };
+    let component: serde_json::Value =
+        post("/api/v1/components".into(), serde_json::json!({"name": "API"})).await?.json().await?;
     let report = serde_json::json!({"title": "Elevated errors", "message": "Looking into it.",
         "components": [{"id": component["id"], "status": "partial_outage"}]});
     let read_incident: serde_json::Value = post("/api/v1/incidents".into(), report.clone()).await?.json().await?;
     let write_incident: serde_json::Value = post("/api/v1/incidents".into(), report).await?.json().await?;
     for n in 0..5 {
-        post(format!("/api/v1/incidents/{}/updates", read_incident["id"].as_str().unwrap_or_default()), serde_json::json!({"message": format!("update {n}")})).await?;
+        post(
+            format!("/api/v1/incidents/{}/updates", read_incident["id"].as_str().unwrap_or_default()),
+            serde_json::json!({"message": format!("update {n}")}),
+        )
+        .await?;
     }
 
     let read_url = format!("{base}/api/v1/incidents/{}", read_incident["id"].as_str().unwrap_or_default());
@@ -91,14 +103,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         latencies.push(started.elapsed());
     }
     latencies.sort();
-    let pick = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(Duration::ZERO);
+    let pick = |p: f64| {
+        latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(Duration::ZERO)
+    };
     let (p50, p99) = (pick(0.50).as_secs_f64() * 1000.0, pick(0.99).as_secs_f64() * 1000.0);
     let _ = child.kill();
     let _ = child.wait();
 
     println!("load run on loopback, embedded store, {CLIENTS} concurrent readers");
-    println!("reads  GET incident with updates: {incident_reads:>8.0} req/s over {reads} requests (target 5000) {}", if incident_reads >= 5000.0 { "ok" } else { "BELOW TARGET" });
+    println!(
+        "reads  GET incident with updates: {incident_reads:>8.0} req/s over {reads} requests (target 5000) {}",
+        if incident_reads >= 5000.0 { "ok" } else { "BELOW TARGET" }
+    );
     println!("peer   GET /healthz (same stack):  {health_reads:>8.0} req/s over {reads} requests");
-    println!("writes POST update, sequential:    p50 {p50:.2} ms  p99 {p99:.2} ms over {writes} requests (target p99 < 10 ms) {}", if p99 < 10.0 { "ok" } else { "ABOVE TARGET" });
+    println!(
+        "writes POST update, sequential:    p50 {p50:.2} ms  p99 {p99:.2} ms over {writes} requests (target p99 < 10 ms) {}",
+        if p99 < 10.0 { "ok" } else { "ABOVE TARGET" }
+    );
     Ok(())
 }

@@ -263,6 +263,7 @@ pub struct AuditPage {
 
 /// Filters of the incident listing.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
     /// `open`, `resolved` or `all` (default).
@@ -277,6 +278,7 @@ pub struct IncidentQuery {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     pub limit: Option<usize>,

@@ -57,7 +57,7 @@ fn limit(raw: Option<usize>) -> usize {
 // ---------------------------------------------------------------- components
 
 #[utoipa::path(get, path = "/api/v1/components", tag = "components", security(("bearer" = [])),
-    responses((status = 200, description = "Components by position", body = Vec<Component>), (status = 401, body = Problem)))]
+    responses((status = 200, description = "Components by position", body = Vec<Component>), (status = 401, description = "No valid bearer token", body = Problem)))]
 pub async fn list_components(State(state): State<ApiState>, auth: Authenticated) -> ApiResult {
     auth.require(Role::Viewer)?;
     Ok(Json(state.service.components().await?).into_response())
@@ -65,7 +65,7 @@ pub async fn list_components(State(state): State<ApiState>, auth: Authenticated)
 
 #[utoipa::path(post, path = "/api/v1/components", tag = "components", security(("bearer" = [])), request_body = CreateComponent,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response")),
-    responses((status = 201, body = Component), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, description = "Created", body = Component), (status = 403, description = "The token's role does not allow this", body = Problem), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn create_component(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -94,7 +94,7 @@ pub async fn create_component(
 }
 
 #[utoipa::path(get, path = "/api/v1/components/{id}", tag = "components", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Component), (status = 404, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 200, description = "OK", body = Component), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn get_component(State(state): State<ApiState>, auth: Authenticated, Path(raw): Path<String>) -> ApiResult {
     auth.require(Role::Viewer)?;
     let c = state.service.component(id(&raw, "component")?).await?;
@@ -103,7 +103,7 @@ pub async fn get_component(State(state): State<ApiState>, auth: Authenticated, P
 
 #[utoipa::path(patch, path = "/api/v1/components/{id}", tag = "components", security(("bearer" = [])),
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = UpdateComponent,
-    responses((status = 200, body = Component), (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "OK", body = Component), (status = 412, description = "The If-Match version is stale", body = Problem), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn update_component(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -131,7 +131,7 @@ pub async fn update_component(
 
 #[utoipa::path(delete, path = "/api/v1/components/{id}", tag = "components", security(("bearer" = [])),
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 204), (status = 409, description = "An open incident affects it", body = Problem)))]
+    responses((status = 204, description = "Done"), (status = 409, description = "An open incident affects it", body = Problem)))]
 pub async fn delete_component(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -151,14 +151,14 @@ pub async fn delete_component(
 // ---------------------------------------------------------------- groups
 
 #[utoipa::path(get, path = "/api/v1/component-groups", tag = "components", security(("bearer" = [])),
-    responses((status = 200, body = Vec<ComponentGroup>)))]
+    responses((status = 200, description = "OK", body = Vec<ComponentGroup>)))]
 pub async fn list_groups(State(state): State<ApiState>, auth: Authenticated) -> ApiResult {
     auth.require(Role::Viewer)?;
     Ok(Json(state.service.groups().await?).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/component-groups", tag = "components", security(("bearer" = [])), request_body = CreateGroup,
-    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = ComponentGroup), (status = 422, body = Problem)))]
+    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, description = "Created", body = ComponentGroup), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn create_group(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -178,7 +178,7 @@ pub async fn create_group(
 }
 
 #[utoipa::path(get, path = "/api/v1/component-groups/{id}", tag = "components", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = ComponentGroup), (status = 404, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 200, description = "OK", body = ComponentGroup), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn get_group(State(state): State<ApiState>, auth: Authenticated, Path(raw): Path<String>) -> ApiResult {
     auth.require(Role::Viewer)?;
     let g = state.service.group(id(&raw, "group")?).await?;
@@ -187,7 +187,7 @@ pub async fn get_group(State(state): State<ApiState>, auth: Authenticated, Path(
 
 #[utoipa::path(patch, path = "/api/v1/component-groups/{id}", tag = "components", security(("bearer" = [])),
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = UpdateGroup,
-    responses((status = 200, body = ComponentGroup), (status = 422, body = Problem)))]
+    responses((status = 200, description = "OK", body = ComponentGroup), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn update_group(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -212,7 +212,7 @@ pub async fn update_group(
 }
 
 #[utoipa::path(delete, path = "/api/v1/component-groups/{id}", tag = "components", security(("bearer" = [])),
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header)), responses((status = 204), (status = 409, body = Problem)))]
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)), responses((status = 204, description = "Done"), (status = 409, description = "Conflict with the current state", body = Problem)))]
 pub async fn delete_group(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -232,7 +232,7 @@ pub async fn delete_group(
 // ---------------------------------------------------------------- incidents
 
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), params(IncidentQuery),
-    responses((status = 200, body = IncidentPage), (status = 422, body = Problem)))]
+    responses((status = 200, description = "OK", body = IncidentPage), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn list_incidents(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -273,7 +273,7 @@ pub async fn list_incidents(
 
 #[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])), request_body = ReportIncident,
     params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 201, body = IncidentView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, description = "Created", body = IncidentView), (status = 403, description = "The token's role does not allow this", body = Problem), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn report_incident(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -301,7 +301,7 @@ pub async fn report_incident(
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = IncidentView), (status = 404, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 200, description = "OK", body = IncidentView), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn get_incident(State(state): State<ApiState>, auth: Authenticated, Path(raw): Path<String>) -> ApiResult {
     auth.require(Role::Viewer)?;
     let detail = state.service.incident(id(&raw, "incident")?).await?;
@@ -311,7 +311,7 @@ pub async fn get_incident(State(state): State<ApiState>, auth: Authenticated, Pa
 
 #[utoipa::path(patch, path = "/api/v1/incidents/{id}", tag = "incidents", security(("bearer" = [])),
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = PatchIncident,
-    responses((status = 200, body = Incident), (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "OK", body = Incident), (status = 412, description = "The If-Match version is stale", body = Problem), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn patch_incident(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -339,8 +339,8 @@ pub async fn patch_incident(
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/updates", tag = "incidents", security(("bearer" = [])),
     params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
     request_body = PostUpdate,
-    responses((status = 201, body = PostedUpdate), (status = 409, description = "Forbidden status change", body = Problem),
-        (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, description = "Created", body = PostedUpdate), (status = 409, description = "Forbidden status change", body = Problem),
+        (status = 412, description = "The If-Match version is stale", body = Problem), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn post_update(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -369,7 +369,7 @@ pub async fn post_update(
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/comments", tag = "incidents", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Vec<Comment>), (status = 404, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 200, description = "OK", body = Vec<Comment>), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn list_comments(State(state): State<ApiState>, auth: Authenticated, Path(raw): Path<String>) -> ApiResult {
     auth.require(Role::Viewer)?;
     Ok(Json(state.service.comments(id(&raw, "incident")?).await?).into_response())
@@ -377,7 +377,7 @@ pub async fn list_comments(State(state): State<ApiState>, auth: Authenticated, P
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/comments", tag = "incidents", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = AddComment,
-    responses((status = 201, body = Comment), (status = 422, body = Problem)))]
+    responses((status = 201, description = "Created", body = Comment), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn add_comment(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -397,7 +397,7 @@ pub async fn add_comment(
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", tag = "incidents", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Vec<TimelineEntry>), (status = 404, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 200, description = "OK", body = Vec<TimelineEntry>), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn timeline(State(state): State<ApiState>, auth: Authenticated, Path(raw): Path<String>) -> ApiResult {
     auth.require(Role::Viewer)?;
     Ok(Json(state.service.timeline(id(&raw, "incident")?).await?).into_response())
@@ -406,14 +406,14 @@ pub async fn timeline(State(state): State<ApiState>, auth: Authenticated, Path(r
 // ---------------------------------------------------------------- templates
 
 #[utoipa::path(get, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Template>)))]
+    responses((status = 200, description = "OK", body = Vec<Template>)))]
 pub async fn list_templates(State(state): State<ApiState>, auth: Authenticated) -> ApiResult {
     auth.require(Role::Viewer)?;
     Ok(Json(state.service.templates().await?).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])), request_body = CreateTemplate,
-    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Template), (status = 422, body = Problem)))]
+    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, description = "Created", body = Template), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn create_template(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -437,7 +437,7 @@ pub async fn create_template(
 }
 
 #[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Template), (status = 404, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 200, description = "OK", body = Template), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn get_template(State(state): State<ApiState>, auth: Authenticated, Path(raw): Path<String>) -> ApiResult {
     auth.require(Role::Viewer)?;
     let t = state.service.template(id(&raw, "template")?).await?;
@@ -446,7 +446,7 @@ pub async fn get_template(State(state): State<ApiState>, auth: Authenticated, Pa
 
 #[utoipa::path(patch, path = "/api/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = UpdateTemplate,
-    responses((status = 200, body = Template), (status = 422, body = Problem)))]
+    responses((status = 200, description = "OK", body = Template), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn update_template(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -468,7 +468,7 @@ pub async fn update_template(
 }
 
 #[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 204, description = "Done"), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn delete_template(State(state): State<ApiState>, auth: Authenticated, Path(raw): Path<String>) -> ApiResult {
     let caller = auth.require(Role::Admin)?;
     state.service.delete_template(caller.actor(), id(&raw, "template")?).await?;
@@ -477,7 +477,7 @@ pub async fn delete_template(State(state): State<ApiState>, auth: Authenticated,
 
 // ---------------------------------------------------------------- members and tokens
 
-#[utoipa::path(get, path = "/api/v1/members", tag = "team", security(("bearer" = [])), responses((status = 200, body = Vec<Member>)))]
+#[utoipa::path(get, path = "/api/v1/members", tag = "team", security(("bearer" = [])), responses((status = 200, description = "OK", body = Vec<Member>)))]
 pub async fn list_members(State(state): State<ApiState>, auth: Authenticated) -> ApiResult {
     auth.require(Role::Viewer)?;
     Ok(Json(state.service.members().await?).into_response())
@@ -495,7 +495,7 @@ fn may_manage(caller_role: Role, target: Role) -> Result<(), Problem> {
 
 #[utoipa::path(post, path = "/api/v1/members", tag = "team", security(("bearer" = [])), request_body = CreateMember,
     params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 201, body = Member), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, description = "Created", body = Member), (status = 409, description = "Conflict with the current state", body = Problem), (status = 422, description = "Invalid input", body = Problem)))]
 pub async fn create_member(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -516,7 +516,7 @@ pub async fn create_member(
 }
 
 #[utoipa::path(get, path = "/api/v1/members/{id}", tag = "team", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Member), (status = 404, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 200, description = "OK", body = Member), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn get_member(State(state): State<ApiState>, auth: Authenticated, Path(raw): Path<String>) -> ApiResult {
     auth.require(Role::Viewer)?;
     let m = state.service.member(id(&raw, "member")?).await?;
@@ -525,7 +525,7 @@ pub async fn get_member(State(state): State<ApiState>, auth: Authenticated, Path
 
 #[utoipa::path(patch, path = "/api/v1/members/{id}", tag = "team", security(("bearer" = [])),
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = UpdateMember,
-    responses((status = 200, body = Member), (status = 403, body = Problem)))]
+    responses((status = 200, description = "OK", body = Member), (status = 403, description = "The token's role does not allow this", body = Problem)))]
 pub async fn update_member(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -551,7 +551,7 @@ pub async fn update_member(
 }
 
 #[utoipa::path(delete, path = "/api/v1/members/{id}", tag = "team", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 204), (status = 403, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 204, description = "Done"), (status = 403, description = "The token's role does not allow this", body = Problem)))]
 pub async fn delete_member(State(state): State<ApiState>, auth: Authenticated, Path(raw): Path<String>) -> ApiResult {
     let caller = auth.require(Role::Admin)?;
     let member_id = id(&raw, "member")?;
@@ -561,7 +561,7 @@ pub async fn delete_member(State(state): State<ApiState>, auth: Authenticated, P
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "team", security(("bearer" = [])), responses((status = 200, body = Vec<TokenView>)))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "team", security(("bearer" = [])), responses((status = 200, description = "OK", body = Vec<TokenView>)))]
 pub async fn list_tokens(State(state): State<ApiState>, auth: Authenticated) -> ApiResult {
     auth.require(Role::Admin)?;
     let tokens: Vec<TokenView> = state.service.tokens().await?.into_iter().map(Into::into).collect();
@@ -570,7 +570,7 @@ pub async fn list_tokens(State(state): State<ApiState>, auth: Authenticated) -> 
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "team", security(("bearer" = [])), request_body = CreateToken,
     params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 201, description = "The secret is shown this once", body = CreatedToken), (status = 403, body = Problem)))]
+    responses((status = 201, description = "The secret is shown this once", body = CreatedToken), (status = 403, description = "The token's role does not allow this", body = Problem)))]
 pub async fn create_token(
     State(state): State<ApiState>,
     auth: Authenticated,
@@ -602,7 +602,7 @@ pub async fn create_token(
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "team", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 204, description = "Done"), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn revoke_token(State(state): State<ApiState>, auth: Authenticated, Path(raw): Path<String>) -> ApiResult {
     let caller = auth.require(Role::Admin)?;
     let token = state.service.token(id(&raw, "token")?).await?;

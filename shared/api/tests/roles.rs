@@ -35,7 +35,11 @@ async fn call(app: &axum::Router, route: &Route, token: Option<&str>) -> StatusC
         }
         None => Body::empty(),
     };
-    let response = app.clone().oneshot(request.body(body).unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = app
+        .clone()
+        .oneshot(request.body(body).unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let status = response.status();
     let _ = response.into_body().collect().await;
     status
@@ -64,7 +68,10 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
     let mut tokens = Vec::new();
     for role in Role::ALL {
         let m = ok(service
-            .create_member(sys.clone(), NewMember { name: format!("{role}"), email: format!("{role}@example.com"), role })
+            .create_member(
+                sys.clone(),
+                NewMember { name: format!("{role}"), email: format!("{role}@example.com"), role },
+            )
             .await);
         let (_, secret) = ok(service.create_token(sys.clone(), m.id, "t", role).await);
         tokens.push((role, secret.expose().to_owned()));
@@ -74,21 +81,34 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
     ok(service.revoke_token(sys.clone(), revoked.id).await);
 
     let group = ok(service.create_group(sys.clone(), NewGroup { name: "G".into(), ..Default::default() }).await).id;
-    let component = ok(service.create_component(sys.clone(), NewComponent { name: "C".into(), ..Default::default() }).await).id;
+    let component =
+        ok(service.create_component(sys.clone(), NewComponent { name: "C".into(), ..Default::default() }).await).id;
     let template = ok(service
         .create_template(
             sys.clone(),
-            NewTemplate { name: "T".into(), title: "t".into(), impact: Impact::Minor, message: "m".into(), components: vec![] },
+            NewTemplate {
+                name: "T".into(),
+                title: "t".into(),
+                impact: Impact::Minor,
+                message: "m".into(),
+                components: vec![],
+            },
         )
         .await)
     .id;
     let incident = ok(service
-        .report_incident(sys.clone(), ReportIncident { title: Some("t".into()), message: Some("m".into()), ..Default::default() })
+        .report_incident(
+            sys.clone(),
+            ReportIncident { title: Some("t".into()), message: Some("m".into()), ..Default::default() },
+        )
         .await)
     .incident
     .id;
     let target = ok(service
-        .create_member(sys.clone(), NewMember { name: "Target".into(), email: "target@example.com".into(), role: Role::Viewer })
+        .create_member(
+            sys.clone(),
+            NewMember { name: "Target".into(), email: "target@example.com".into(), role: Role::Viewer },
+        )
         .await);
     let (target_token, _) = ok(service.create_token(sys.clone(), target.id, "t", Role::Viewer).await);
 
@@ -116,7 +136,12 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         route(Method::GET, format!("{v1}/templates/{template}"), Viewer, None),
         route(Method::PATCH, format!("{v1}/templates/{template}"), Admin, Some(r#"{"name":"Renamed"}"#)),
         route(Method::GET, format!("{v1}/members"), Viewer, None),
-        route(Method::POST, format!("{v1}/members"), Admin, Some(r#"{"name":"n","email":"n@example.com","role":"viewer"}"#)),
+        route(
+            Method::POST,
+            format!("{v1}/members"),
+            Admin,
+            Some(r#"{"name":"n","email":"n@example.com","role":"viewer"}"#),
+        ),
         route(Method::GET, format!("{v1}/members/{}", target.id), Viewer, None),
         route(Method::PATCH, format!("{v1}/members/{}", target.id), Admin, Some(r#"{"name":"Renamed"}"#)),
         route(Method::GET, format!("{v1}/tokens"), Admin, None),
@@ -132,8 +157,20 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
     let before = snapshot(&store).await;
     for r in &routes {
         assert_eq!(call(&app, r, None).await, StatusCode::UNAUTHORIZED, "{} {} without a token", r.method, r.path);
-        assert_eq!(call(&app, r, Some("bcn_garbage")).await, StatusCode::UNAUTHORIZED, "{} {} with garbage", r.method, r.path);
-        assert_eq!(call(&app, r, Some(&revoked_secret.expose().to_owned())).await, StatusCode::UNAUTHORIZED, "{} {} revoked", r.method, r.path);
+        assert_eq!(
+            call(&app, r, Some("bcn_garbage")).await,
+            StatusCode::UNAUTHORIZED,
+            "{} {} with garbage",
+            r.method,
+            r.path
+        );
+        assert_eq!(
+            call(&app, r, Some(&revoked_secret.expose().to_owned())).await,
+            StatusCode::UNAUTHORIZED,
+            "{} {} revoked",
+            r.method,
+            r.path
+        );
         for (role, token) in tokens.iter().filter(|(role, _)| *role < r.min) {
             assert_eq!(call(&app, r, Some(token)).await, StatusCode::FORBIDDEN, "{} {} as {role}", r.method, r.path);
         }
@@ -142,7 +179,12 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
 
     // Admins do not manage owners or admins.
     let admin_token = tokens.iter().find(|(r, _)| *r == Admin).map(|(_, t)| t.clone()).unwrap_or_default();
-    let make_admin = route(Method::POST, format!("{v1}/members"), Admin, Some(r#"{"name":"a","email":"a@example.com","role":"admin"}"#));
+    let make_admin = route(
+        Method::POST,
+        format!("{v1}/members"),
+        Admin,
+        Some(r#"{"name":"a","email":"a@example.com","role":"admin"}"#),
+    );
     assert_eq!(call(&app, &make_admin, Some(&admin_token)).await, StatusCode::FORBIDDEN);
     let demote_owner = route(Method::PATCH, format!("{v1}/members/{}", owner.id), Admin, Some(r#"{"role":"viewer"}"#));
     assert_eq!(call(&app, &demote_owner, Some(&admin_token)).await, StatusCode::FORBIDDEN);
