@@ -165,7 +165,7 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
             r.path
         );
         assert_eq!(
-            call(&app, r, Some(&revoked_secret.expose().to_owned())).await,
+            call(&app, r, Some(revoked_secret.expose())).await,
             StatusCode::UNAUTHORIZED,
             "{} {} revoked",
             r.method,
