@@ -88,12 +88,26 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let address = listener.local_addr().context("reading the bound address")?;
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("beacon listening on http://{address}");
-    axum::serve(listener, router(ApiState { service }))
+    // The static page folder is served at `/` on the same port as the API, as the CDN
+    // serves the bucket beside the API on AWS.
+    let site_dir = cli.data_dir.join("site");
+    std::fs::create_dir_all(&site_dir).with_context(|| format!("creating {}", site_dir.display()))?;
+    let app = router(ApiState { service }).fallback_service(
+        tower_http::services::ServeDir::new(&site_dir)
+            .append_index_html_on_directories(true)
+            .not_found_service(axum::routing::any(not_found)),
+    );
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn not_found() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    beacon_api::Problem::not_found("no such page or route").into_response()
 }
 
 fn init_tracing(json: bool) {

@@ -58,3 +58,23 @@ fn a_folder_in_use_is_refused_with_a_clear_message() {
     assert!(stderr.contains("already open"), "{stderr}");
     drop(running);
 }
+
+#[tokio::test]
+async fn the_page_folder_is_served_at_the_root_beside_the_api() {
+    let backend = Backend::embedded();
+    let Backend::Embedded(dir) = &backend else { unreachable!() };
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(site.join("index.html"), "<!doctype html><title>Status</title>").unwrap_or_else(|e| panic!("{e}"));
+    let running = start(&backend, &["--no-demo"]);
+    let page = reqwest::get(format!("{}/", running.base)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/html"));
+    assert!(page.text().await.unwrap_or_default().contains("<title>Status</title>"));
+    let api = reqwest::get(format!("{}/healthz", running.base)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(api.status(), 200);
+    let missing = reqwest::get(format!("{}/nothing-here.html", running.base)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/problem+json"));
+    terminate(running);
+}
