@@ -97,10 +97,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             .append_index_html_on_directories(true)
             .not_found_service(axum::routing::any(not_found)),
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
 }

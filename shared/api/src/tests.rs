@@ -108,3 +108,48 @@ fn the_openapi_document_passes_a_validator() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A store that is down: every call fails as an unreachable backend would.
+#[derive(Debug)]
+struct DownStore;
+
+#[async_trait::async_trait]
+impl beacon_store::Store for DownStore {
+    async fn get(&self, _: &beacon_store::Key) -> beacon_store::StoreResult<Option<beacon_store::Item>> {
+        Err(beacon_store::StoreError::Unavailable("connect to 10.1.2.3:8000 refused; secret=hunter2".into()))
+    }
+    async fn put(&self, _: beacon_store::Item, _: beacon_store::Condition) -> beacon_store::StoreResult<()> {
+        Err(beacon_store::StoreError::Unavailable("down".into()))
+    }
+    async fn update(&self, _: beacon_store::Update) -> beacon_store::StoreResult<beacon_store::Item> {
+        Err(beacon_store::StoreError::Unavailable("down".into()))
+    }
+    async fn delete(&self, _: &beacon_store::Key, _: beacon_store::Condition) -> beacon_store::StoreResult<()> {
+        Err(beacon_store::StoreError::Unavailable("down".into()))
+    }
+    async fn transact(&self, _: Vec<beacon_store::Write>) -> beacon_store::StoreResult<()> {
+        Err(beacon_store::StoreError::Unavailable("down".into()))
+    }
+    async fn query(&self, _: beacon_store::Query) -> beacon_store::StoreResult<beacon_store::Page> {
+        Err(beacon_store::StoreError::Corrupt("table beacon-prod item INC#1 unreadable".into()))
+    }
+}
+
+#[tokio::test]
+async fn server_errors_say_nothing_internal_and_carry_a_request_id() {
+    let service = Service::new(Arc::new(DownStore), Arc::new(beacon_app::SystemClock));
+    let app = router(ApiState { service });
+    let request = Request::get("/api/v1/components")
+        .header("authorization", format!("Bearer bcn_{}_secret", ulid::Ulid::new()))
+        .body(Body::empty())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, headers, json) = call(&app, request).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(headers.get("x-request-id").is_some());
+    let text = json.to_string();
+    assert!(!text.contains("10.1.2.3") && !text.contains("hunter2"), "{text}");
+    let (status, _, json) =
+        call(&app, Request::get("/healthz").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!json.to_string().contains("INC#1"));
+}
