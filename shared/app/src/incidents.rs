@@ -362,3 +362,32 @@ impl Service {
         }
     }
 }
+
+/// Everything the public page shows, and nothing private: components, groups and every
+/// incident with its public updates (newest incident first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicState {
+    pub components: Vec<beacon_domain::Component>,
+    pub groups: Vec<beacon_domain::ComponentGroup>,
+    pub incidents: Vec<IncidentDetail>,
+}
+
+impl Service {
+    /// Reads the public state. Components are read last, so a component status can only
+    /// be newer than the incidents read, never older.
+    pub async fn public_state(&self) -> AppResult<PublicState> {
+        let listing = repo::query_all(self.store.as_ref(), Query::partition(repo::INCIDENTS_PK).descending()).await?;
+        let mut incidents = Vec::with_capacity(listing.len());
+        for item in &listing {
+            let summary: IncidentSummary = repo::decode(item)?;
+            match self.incident(summary.id).await {
+                Ok(detail) => incidents.push(detail),
+                Err(AppError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let groups = self.groups().await?;
+        let components = self.components().await?;
+        Ok(PublicState { components, groups, incidents })
+    }
+}

@@ -24,7 +24,9 @@ pub use components::{ComponentPatch, GroupPatch, NewComponent, NewGroup};
 pub use demo::seed_demo;
 pub use error::{AppError, AppResult};
 pub use idempotency::{Claim, IDEMPOTENCY_WINDOW, StoredResponse};
-pub use incidents::{EditIncident, IncidentDetail, IncidentFilter, IncidentState, PostUpdate, Posted, ReportIncident};
+pub use incidents::{
+    EditIncident, IncidentDetail, IncidentFilter, IncidentState, PostUpdate, Posted, PublicState, ReportIncident,
+};
 pub use members::{MemberPatch, NewMember};
 pub use repo::{IncidentSummary, Listing, OpenMarker};
 pub use service::Service;

@@ -1,0 +1,445 @@
+use crate::markdown;
+use crate::snapshot::{IncidentRecord, PageConfig, Snapshot};
+use crate::statuspage;
+use crate::uptime;
+use askama::Template;
+use beacon_domain::PageIndicator;
+use jiff::Timestamp;
+
+/// One generated file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteObject {
+    /// Relative path, e.g. `incidents/01J….html`.
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+    pub cache_control: &'static str,
+}
+
+/// HTML, JSON and feeds change with every incident update: browsers and the CDN keep
+/// them briefly and may serve a stale copy while fetching the new one.
+pub const SHORT_CACHE: &str = "public, max-age=30, stale-while-revalidate=60, stale-if-error=86400";
+
+const PAST_DAYS: i64 = 14;
+
+fn text_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn iso(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn rfc2822(t: Timestamp) -> String {
+    t.strftime("%a, %d %b %Y %H:%M:%S +0000").to_string()
+}
+
+struct Card {
+    id: String,
+    title: String,
+    impact: &'static str,
+    status: &'static str,
+    at: String,
+    latest_html: String,
+}
+
+struct Bar {
+    class: &'static str,
+    title: String,
+}
+
+struct ComponentView {
+    name: String,
+    description: String,
+    status: &'static str,
+    status_label: &'static str,
+    uptime: String,
+    bars: Vec<Bar>,
+}
+
+struct GroupView {
+    name: Option<String>,
+    components: Vec<ComponentView>,
+}
+
+struct DayEntry {
+    id: String,
+    title: String,
+    status: &'static str,
+    impact: &'static str,
+}
+
+struct DayView {
+    date: String,
+    incidents: Vec<DayEntry>,
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage<'a> {
+    title: String,
+    root: &'static str,
+    page: &'a PageConfig,
+    generated_at: String,
+    indicator: &'static str,
+    description: String,
+    active: Vec<Card>,
+    groups: Vec<GroupView>,
+    days: Vec<DayView>,
+}
+
+struct UpdateView {
+    status: &'static str,
+    at: String,
+    html: String,
+}
+
+struct IncidentView {
+    title: String,
+    impact: &'static str,
+    status: &'static str,
+    started: String,
+    duration: Option<String>,
+    components: Vec<String>,
+    updates: Vec<UpdateView>,
+}
+
+#[derive(Template)]
+#[template(path = "incident.html")]
+struct IncidentPage<'a> {
+    title: String,
+    root: &'static str,
+    page: &'a PageConfig,
+    generated_at: String,
+    i: IncidentView,
+}
+
+struct HistoryEntry {
+    id: String,
+    title: String,
+    status: &'static str,
+    impact: &'static str,
+    at: String,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage<'a> {
+    title: String,
+    root: &'static str,
+    page: &'a PageConfig,
+    generated_at: String,
+    heading: String,
+    months: Vec<String>,
+    entries: Vec<HistoryEntry>,
+}
+
+#[derive(Template)]
+#[template(path = "404.html")]
+struct NotFoundPage<'a> {
+    title: String,
+    root: &'static str,
+    page: &'a PageConfig,
+    generated_at: String,
+}
+
+struct FeedEntry {
+    id: String,
+    title: String,
+    updated: String,
+    published: String,
+    published_rfc2822: String,
+    html: String,
+}
+
+#[derive(Template)]
+#[template(path = "atom.xml")]
+struct AtomFeed<'a> {
+    page: &'a PageConfig,
+    updated: String,
+    entries: &'a [FeedEntry],
+}
+
+#[derive(Template)]
+#[template(path = "rss.xml")]
+struct RssFeed<'a> {
+    page: &'a PageConfig,
+    updated_rfc2822: String,
+    entries: &'a [FeedEntry],
+}
+
+#[derive(Template)]
+#[template(path = "badge.svg")]
+struct Badge {
+    width: u32,
+    colour: &'static str,
+    description: String,
+}
+
+fn duration(from: Timestamp, to: Timestamp) -> String {
+    let minutes = to.duration_since(from).as_secs().max(0) / 60;
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+fn incident_view(s: &Snapshot, r: &IncidentRecord) -> IncidentView {
+    let i = &r.incident;
+    IncidentView {
+        title: i.title.to_string(),
+        impact: i.impact.as_str(),
+        status: i.status.label(),
+        started: text_time(i.created_at),
+        duration: i.resolved_at.map(|end| duration(i.created_at, end)),
+        components: i.components.iter().filter_map(|a| s.component(a.id)).map(|c| c.name.to_string()).collect(),
+        updates: r
+            .updates
+            .iter()
+            .rev()
+            .map(|u| UpdateView {
+                status: u.status.label(),
+                at: text_time(u.created_at),
+                html: markdown::render(u.message.as_str()),
+            })
+            .collect(),
+    }
+}
+
+fn render_template(t: &impl Template, path: &str) -> Vec<u8> {
+    // Rendering only fails on a formatting error of our own types; an empty page is
+    // better than a panic in the publisher, and the snapshot tests catch it.
+    t.render().map(String::into_bytes).unwrap_or_else(|e| format!("render error in {path}: {e}").into_bytes())
+}
+
+/// JSON with `<`, `>` and `&` written as `\u` escapes: the same data for every JSON
+/// reader, and nothing a browser sniffing the file as HTML could run.
+fn json_bytes(value: &serde_json::Value) -> Vec<u8> {
+    let text = serde_json::to_string(value).unwrap_or_default();
+    text.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026").into_bytes()
+}
+
+fn html(path: String, bytes: Vec<u8>) -> SiteObject {
+    SiteObject { path, bytes, content_type: "text/html; charset=utf-8", cache_control: SHORT_CACHE }
+}
+
+/// Renders every file of the page from one snapshot.
+pub fn render(s: &Snapshot) -> Vec<SiteObject> {
+    let now = s.generated_at;
+    let generated_at = iso(now);
+    let status = s.status();
+    let mut out = Vec::new();
+
+    // index.html
+    let active = s
+        .open_incidents()
+        .map(|r| Card {
+            id: r.incident.id.to_string(),
+            title: r.incident.title.to_string(),
+            impact: r.incident.impact.as_str(),
+            status: r.incident.status.label(),
+            at: text_time(r.updates.last().map_or(r.incident.updated_at, |u| u.created_at)),
+            latest_html: r.updates.last().map(|u| markdown::render(u.message.as_str())).unwrap_or_default(),
+        })
+        .collect();
+    let component_view = |c: &beacon_domain::Component| {
+        let days = uptime::days(c.id, c.created_at, &s.incidents, now);
+        let first = now.checked_sub(jiff::SignedDuration::from_hours(24 * (uptime::DAYS - 1))).unwrap_or(now);
+        ComponentView {
+            name: c.name.to_string(),
+            description: c.description.to_string(),
+            status: c.status.as_str(),
+            status_label: c.status.label(),
+            uptime: format!("{:.2}%", uptime::uptime(&days) * 100.0),
+            bars: days
+                .iter()
+                .enumerate()
+                .map(|(n, d)| {
+                    let date = first.checked_add(jiff::SignedDuration::from_hours(24 * n as i64)).unwrap_or(now);
+                    let date = date.strftime("%Y-%m-%d");
+                    let title = match d.class() {
+                        "none" => format!("{date}: no data"),
+                        "ok" => format!("{date}: no downtime"),
+                        _ => format!(
+                            "{date}: {} min major outage, {} min partial outage, {} min degraded",
+                            d.major / 60,
+                            d.partial / 60,
+                            d.degraded / 60
+                        ),
+                    };
+                    Bar { class: d.class(), title }
+                })
+                .collect(),
+        }
+    };
+    let mut groups: Vec<GroupView> = s
+        .groups
+        .iter()
+        .map(|g| GroupView {
+            name: Some(g.name.to_string()),
+            components: s.components.iter().filter(|c| c.group_id == Some(g.id)).map(component_view).collect(),
+        })
+        .filter(|g| !g.components.is_empty())
+        .collect();
+    let ungrouped: Vec<_> = s
+        .components
+        .iter()
+        .filter(|c| c.group_id.is_none_or(|g| !s.groups.iter().any(|x| x.id == g)))
+        .map(component_view)
+        .collect();
+    if !ungrouped.is_empty() {
+        groups.push(GroupView { name: None, components: ungrouped });
+    }
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let days = (0..PAST_DAYS)
+        .map(|back| {
+            let date = today.checked_sub(jiff::Span::new().days(back)).unwrap_or(today);
+            let incidents = s
+                .incidents
+                .iter()
+                .filter(|r| r.incident.created_at.to_zoned(jiff::tz::TimeZone::UTC).date() == date)
+                .map(|r| DayEntry {
+                    id: r.incident.id.to_string(),
+                    title: r.incident.title.to_string(),
+                    status: r.incident.status.label(),
+                    impact: r.incident.impact.as_str(),
+                })
+                .collect();
+            DayView { date: date.strftime("%B %-d, %Y").to_string(), incidents }
+        })
+        .collect();
+    let index = IndexPage {
+        title: format!("{} status", s.page.name),
+        root: "",
+        page: &s.page,
+        generated_at: generated_at.clone(),
+        indicator: status.indicator.as_str(),
+        description: status.description.clone(),
+        active,
+        groups,
+        days,
+    };
+    out.push(html("index.html".into(), render_template(&index, "index.html")));
+
+    // incidents/{id}.html
+    for r in &s.incidents {
+        let page = IncidentPage {
+            title: format!("{} · {} status", r.incident.title, s.page.name),
+            root: "../",
+            page: &s.page,
+            generated_at: generated_at.clone(),
+            i: incident_view(s, r),
+        };
+        let path = format!("incidents/{}.html", r.incident.id);
+        out.push(html(path.clone(), render_template(&page, &path)));
+    }
+
+    // history/ by month, newest first
+    let month = |t: Timestamp| t.strftime("%Y-%m").to_string();
+    let mut months: Vec<String> = s.incidents.iter().map(|r| month(r.incident.created_at)).collect();
+    months.dedup();
+    let entry = |r: &IncidentRecord| HistoryEntry {
+        id: r.incident.id.to_string(),
+        title: r.incident.title.to_string(),
+        status: r.incident.status.label(),
+        impact: r.incident.impact.as_str(),
+        at: text_time(r.incident.created_at),
+    };
+    let history_index = HistoryPage {
+        title: format!("Incident history · {}", s.page.name),
+        root: "../",
+        page: &s.page,
+        generated_at: generated_at.clone(),
+        heading: "Incident history".into(),
+        months: months.clone(),
+        entries: s.incidents.iter().take(25).map(entry).collect(),
+    };
+    out.push(html("history/index.html".into(), render_template(&history_index, "history/index.html")));
+    for m in &months {
+        let page = HistoryPage {
+            title: format!("Incidents in {m} · {}", s.page.name),
+            root: "../",
+            page: &s.page,
+            generated_at: generated_at.clone(),
+            heading: format!("Incidents in {m}"),
+            months: months.clone(),
+            entries: s.incidents.iter().filter(|r| month(r.incident.created_at) == *m).map(entry).collect(),
+        };
+        let path = format!("history/{m}.html");
+        out.push(html(path.clone(), render_template(&page, &path)));
+    }
+
+    // Feeds: the 50 newest incidents, each with its updates.
+    let entries: Vec<FeedEntry> = s
+        .incidents
+        .iter()
+        .take(50)
+        .map(|r| FeedEntry {
+            id: r.incident.id.to_string(),
+            title: format!("{} ({})", r.incident.title, r.incident.status.label()),
+            updated: iso(r.incident.updated_at),
+            published: iso(r.incident.created_at),
+            published_rfc2822: rfc2822(r.incident.created_at),
+            html: r
+                .updates
+                .iter()
+                .rev()
+                .map(|u| {
+                    format!(
+                        "<p><strong>{}</strong> · {}</p>{}",
+                        u.status.label(),
+                        text_time(u.created_at),
+                        markdown::render(u.message.as_str())
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let updated = s.updated_at();
+    let atom = AtomFeed { page: &s.page, updated: iso(updated), entries: &entries };
+    out.push(SiteObject {
+        path: "history.atom".into(),
+        bytes: render_template(&atom, "history.atom"),
+        content_type: "application/atom+xml; charset=utf-8",
+        cache_control: SHORT_CACHE,
+    });
+    let rss = RssFeed { page: &s.page, updated_rfc2822: rfc2822(updated), entries: &entries };
+    out.push(SiteObject {
+        path: "history.rss".into(),
+        bytes: render_template(&rss, "history.rss"),
+        content_type: "application/rss+xml; charset=utf-8",
+        cache_control: SHORT_CACHE,
+    });
+
+    // Statuspage v2 JSON
+    for (path, value) in statuspage::files(s) {
+        out.push(SiteObject {
+            path,
+            bytes: json_bytes(&value),
+            content_type: "application/json",
+            cache_control: SHORT_CACHE,
+        });
+    }
+
+    // badge.svg and 404.html
+    let colour = match status.indicator {
+        PageIndicator::None => "#1a7f37",
+        PageIndicator::Maintenance => "#0969da",
+        PageIndicator::Minor => "#9a6700",
+        PageIndicator::Major => "#bc4c00",
+        PageIndicator::Critical => "#cf222e",
+    };
+    let badge =
+        Badge { width: 46 + 12 + 7 * status.description.len() as u32, colour, description: status.description.clone() };
+    out.push(SiteObject {
+        path: "badge.svg".into(),
+        bytes: render_template(&badge, "badge.svg"),
+        content_type: "image/svg+xml",
+        cache_control: SHORT_CACHE,
+    });
+    let not_found =
+        NotFoundPage { title: format!("Not found · {}", s.page.name), root: "/", page: &s.page, generated_at };
+    out.push(html("404.html".into(), render_template(&not_found, "404.html")));
+    out
+}

@@ -1,0 +1,69 @@
+use beacon_domain::{Component, ComponentGroup, ComponentId, Incident, PageStatus, PublicUpdate};
+use jiff::Timestamp;
+
+/// How the page presents itself (from configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageConfig {
+    /// Statuspage's `page.id`: any stable string.
+    pub id: String,
+    pub name: String,
+    /// The page's public address, without a trailing slash.
+    pub url: String,
+    /// IANA time zone shown with times (they are stored and printed in UTC).
+    pub time_zone: String,
+    pub logo_url: Option<String>,
+    pub links: Vec<PageLink>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageLink {
+    pub label: String,
+    pub url: String,
+}
+
+/// An incident with its public updates in posting order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentRecord {
+    pub incident: Incident,
+    pub updates: Vec<PublicUpdate>,
+}
+
+/// Everything the page shows, read at one moment. Holds nothing private: comments,
+/// timelines, members and tokens are never loaded into it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub page: PageConfig,
+    /// When the snapshot was taken.
+    pub generated_at: Timestamp,
+    /// Components by position.
+    pub components: Vec<Component>,
+    /// Groups by position.
+    pub groups: Vec<ComponentGroup>,
+    /// Every incident, newest first.
+    pub incidents: Vec<IncidentRecord>,
+}
+
+impl Snapshot {
+    pub fn status(&self) -> PageStatus {
+        PageStatus::derive(
+            self.components.iter().map(|c| c.status),
+            self.incidents.iter().filter(|r| r.incident.status.is_open()).map(|r| r.incident.impact),
+        )
+    }
+
+    /// The latest change anywhere on the page (Statuspage's `page.updated_at`).
+    pub fn updated_at(&self) -> Timestamp {
+        let components = self.components.iter().map(|c| c.updated_at);
+        let groups = self.groups.iter().map(|g| g.updated_at);
+        let incidents = self.incidents.iter().map(|r| r.incident.updated_at);
+        components.chain(groups).chain(incidents).max().unwrap_or(self.generated_at)
+    }
+
+    pub fn component(&self, id: ComponentId) -> Option<&Component> {
+        self.components.iter().find(|c| c.id == id)
+    }
+
+    pub fn open_incidents(&self) -> impl Iterator<Item = &IncidentRecord> {
+        self.incidents.iter().filter(|r| r.incident.status.is_open())
+    }
+}

@@ -1,0 +1,294 @@
+//! The rendered page from a state built through the use cases: nothing private in any
+//! byte, user text escaped or sanitised, Statuspage v2 JSON in its exact shape, feeds
+//! that a feed parser reads back.
+
+use beacon_app::{NewComponent, NewGroup, NewMember, PostUpdate, ReportIncident, Service, SystemClock};
+use beacon_domain::{Actor, AffectedComponent, ComponentStatus, Impact, IncidentStatus, Role};
+use beacon_site::{IncidentRecord, PageConfig, PageLink, SiteObject, Snapshot, render};
+use std::sync::Arc;
+
+const XSS: &str = "<script>alert('pwned')</script>";
+
+fn ok<T>(r: Result<T, beacon_app::AppError>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn snapshot(service: &Service) -> Snapshot {
+    let state = ok(service.public_state().await);
+    Snapshot {
+        page: PageConfig {
+            id: "beacon-test".into(),
+            name: "Acme Status".into(),
+            url: "https://status.acme.test".into(),
+            time_zone: "Etc/UTC".into(),
+            logo_url: None,
+            links: vec![PageLink { label: "Acme".into(), url: "https://acme.test".into() }],
+        },
+        generated_at: jiff::Timestamp::now(),
+        components: state.components,
+        groups: state.groups,
+        incidents: state
+            .incidents
+            .into_iter()
+            .map(|d| IncidentRecord { incident: d.incident, updates: d.updates })
+            .collect(),
+    }
+}
+
+fn find<'a>(objects: &'a [SiteObject], path: &str) -> &'a SiteObject {
+    objects.iter().find(|o| o.path == path).unwrap_or_else(|| panic!("{path} was not generated"))
+}
+
+fn text(o: &SiteObject) -> String {
+    String::from_utf8(o.bytes.clone()).unwrap_or_else(|e| panic!("{}: {e}", o.path))
+}
+
+/// A page with two groups, a resolved incident and an open one; private markers in every
+/// private field; script payloads in every public text field.
+async fn fixture() -> (Service, tempfile::TempDir, Vec<&'static str>) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = beacon_store_redb::RedbStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let service = Service::new(Arc::new(store), Arc::new(SystemClock));
+    let markers = vec![
+        "PRIVATE-MEMBER-NAME-7f3a",
+        "private-member-7f3a@example.com",
+        "PRIVATE-TOKEN-NAME-7f3a",
+        "PRIVATE-COMMENT-7f3a",
+    ];
+    let member = ok(service
+        .create_member(
+            Actor::System,
+            NewMember { name: markers[0].into(), email: markers[1].into(), role: Role::Owner },
+        )
+        .await);
+    let (_, secret) = ok(service.create_token(Actor::System, member.id, markers[2], Role::Owner).await);
+    let actor = Actor::Member { id: member.id };
+    let group =
+        ok(service.create_group(actor.clone(), NewGroup { name: format!("Core {XSS}"), ..Default::default() }).await);
+    let api = ok(service
+        .create_component(
+            actor.clone(),
+            NewComponent {
+                name: format!("API {XSS}"),
+                description: Some(format!("REST {XSS}")),
+                group_id: Some(group.id),
+                ..Default::default()
+            },
+        )
+        .await);
+    let web =
+        ok(service.create_component(actor.clone(), NewComponent { name: "Web".into(), ..Default::default() }).await);
+    let old = ok(service
+        .report_incident(
+            actor.clone(),
+            ReportIncident {
+                title: Some(format!("Old outage {XSS}")),
+                impact: Some(Impact::Major),
+                message: Some(format!("Investigating {XSS} [link](javascript:alert(1)) <img src=x onerror=alert(2)>")),
+                components: Some(vec![AffectedComponent { id: api.id, status: ComponentStatus::MajorOutage }]),
+                ..Default::default()
+            },
+        )
+        .await)
+    .incident;
+    ok(service.add_comment(actor.clone(), old.id, markers[3].into()).await);
+    ok(service
+        .post_update(
+            actor.clone(),
+            old.id,
+            None,
+            PostUpdate {
+                message: "Fixed. **All good.**".into(),
+                status: Some(IncidentStatus::Resolved),
+                ..Default::default()
+            },
+        )
+        .await);
+    ok(service
+        .report_incident(
+            actor.clone(),
+            ReportIncident {
+                title: Some("Slow dashboard".into()),
+                impact: Some(Impact::Minor),
+                message: Some("Pages load slowly.".into()),
+                components: Some(vec![AffectedComponent { id: web.id, status: ComponentStatus::DegradedPerformance }]),
+                ..Default::default()
+            },
+        )
+        .await);
+    let mut all = markers;
+    all.push(Box::leak(secret.expose().to_owned().into_boxed_str()));
+    all.push(Box::leak(member.id.to_string().into_boxed_str()));
+    (service, dir, all)
+}
+
+#[tokio::test]
+async fn no_private_data_reaches_any_generated_byte() {
+    let (service, _dir, markers) = fixture().await;
+    let objects = render(&snapshot(&service).await);
+    assert!(objects.len() >= 15, "{} objects", objects.len());
+    for object in &objects {
+        let body = String::from_utf8_lossy(&object.bytes);
+        for marker in &markers {
+            assert!(!body.contains(marker), "{} contains the private value {marker}", object.path);
+        }
+    }
+}
+
+#[tokio::test]
+async fn script_payloads_are_escaped_or_removed_everywhere() {
+    let (service, _dir, _) = fixture().await;
+    for object in render(&snapshot(&service).await) {
+        let body = String::from_utf8_lossy(&object.bytes);
+        if object.content_type == "application/json" {
+            // JSON carries user text as data; with no raw angle brackets no tag can form
+            // even if a browser sniffs it as HTML.
+            assert!(!body.contains('<') && !body.contains('>'), "{} has raw angle brackets", object.path);
+            if object.path == "api/v2/summary.json" {
+                assert!(body.contains("\\u003cscript"), "{} lost the user's text", object.path);
+            }
+            continue;
+        }
+        assert!(!body.contains("<script"), "{} carries a raw script tag", object.path);
+        assert!(!body.contains("onerror=alert"), "{} carries an event handler", object.path);
+        assert!(!body.contains("href=\"javascript:"), "{} carries a javascript: link", object.path);
+    }
+}
+
+#[tokio::test]
+async fn the_index_shows_banner_active_incidents_components_and_quiet_days() {
+    let (service, _dir, _) = fixture().await;
+    let objects = render(&snapshot(&service).await);
+    let index = text(find(&objects, "index.html"));
+    assert!(index.contains("class=\"banner b-minor\""), "the open minor incident sets the banner");
+    assert!(index.contains("Minor Service Outage"));
+    assert!(index.contains("Slow dashboard"));
+    assert!(index.contains("Degraded performance"), "status is written in words, not only colour");
+    assert!(index.contains("No incidents reported."));
+    assert!(index.contains("Uptime = 1 − (minutes of major outage"));
+    assert!(index.contains("&#60;script&#62;"), "user strings are escaped");
+    assert!(!index.contains("http://") || index.contains("http://www.w3.org"), "no external requests");
+    for object in &objects {
+        let body = String::from_utf8_lossy(&object.bytes);
+        assert!(!body.contains("<link rel=\"stylesheet\""), "{}: stylesheets are inlined", object.path);
+        assert!(!body.contains("<script src"), "{}: no external scripts", object.path);
+    }
+    assert_eq!(find(&objects, "index.html").content_type, "text/html; charset=utf-8");
+    assert!(find(&objects, "index.html").cache_control.contains("stale-while-revalidate"));
+}
+
+#[tokio::test]
+async fn every_incident_has_a_page_with_its_updates_in_order() {
+    let (service, _dir, _) = fixture().await;
+    let snap = snapshot(&service).await;
+    let objects = render(&snap);
+    for record in &snap.incidents {
+        let page = text(find(&objects, &format!("incidents/{}.html", record.incident.id)));
+        assert!(page.contains(&beacon_site::markdown::render(record.updates[0].message.as_str())));
+        if record.incident.status == IncidentStatus::Resolved {
+            assert!(page.contains("Lasted"));
+            let resolved = page.find("Resolved").unwrap_or(usize::MAX);
+            let investigating = page.find("Investigating").unwrap_or(0);
+            assert!(resolved < investigating, "newest update first");
+            assert!(page.contains("<strong>All good.</strong>"));
+        }
+    }
+    assert!(text(find(&objects, "history/index.html")).contains("Old outage"));
+    assert!(text(find(&objects, "404.html")).contains("Page not found"));
+    assert!(text(find(&objects, "badge.svg")).contains("Minor Service Outage"));
+}
+
+#[tokio::test]
+async fn the_statuspage_v2_json_has_statuspage_shapes() {
+    let (service, _dir, _) = fixture().await;
+    let snap = snapshot(&service).await;
+    let objects = render(&snap);
+    let json = |path: &str| -> serde_json::Value {
+        serde_json::from_slice(&find(&objects, path).bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let summary = json("api/v2/summary.json");
+    assert_eq!(summary["page"]["id"], "beacon-test");
+    assert_eq!(summary["page"]["url"], "https://status.acme.test");
+    assert_eq!(summary["status"]["indicator"], "minor");
+    assert_eq!(summary["incidents"].as_array().map(Vec::len), Some(1));
+    let components = summary["components"].as_array().cloned().unwrap_or_default();
+    let group = components.iter().find(|c| c["group"] == true).unwrap_or_else(|| panic!("no group"));
+    let member = components.iter().find(|c| c["group_id"] == group["id"]).unwrap_or_else(|| panic!("no member"));
+    assert_eq!(group["components"], serde_json::json!([member["id"]]));
+    for c in &components {
+        for field in [
+            "id",
+            "page_id",
+            "group_id",
+            "name",
+            "description",
+            "status",
+            "position",
+            "showcase",
+            "only_show_if_degraded",
+            "group",
+            "created_at",
+            "updated_at",
+            "start_date",
+        ] {
+            assert!(c.get(field).is_some(), "component field {field} missing");
+        }
+    }
+    let incidents = json("api/v2/incidents.json")["incidents"].as_array().cloned().unwrap_or_default();
+    assert_eq!(incidents.len(), 2);
+    for i in &incidents {
+        for field in [
+            "id",
+            "page_id",
+            "name",
+            "status",
+            "impact",
+            "shortlink",
+            "created_at",
+            "updated_at",
+            "started_at",
+            "monitoring_at",
+            "resolved_at",
+            "incident_updates",
+            "components",
+        ] {
+            assert!(i.get(field).is_some(), "incident field {field} missing");
+        }
+        for u in i["incident_updates"].as_array().into_iter().flatten() {
+            for field in
+                ["id", "incident_id", "status", "body", "created_at", "updated_at", "display_at", "affected_components"]
+            {
+                assert!(u.get(field).is_some(), "update field {field} missing");
+            }
+        }
+    }
+    let resolved = incidents.iter().find(|i| i["status"] == "resolved").unwrap_or_else(|| panic!("no resolved"));
+    assert_eq!(resolved["incident_updates"][0]["status"], "resolved", "newest update first, as Statuspage");
+    assert_eq!(resolved["incident_updates"][1]["affected_components"][0]["new_status"], "major_outage");
+    assert_eq!(json("api/v2/incidents/unresolved.json")["incidents"][0]["name"], "Slow dashboard");
+    assert_eq!(json("api/v2/status.json")["status"]["description"], "Minor Service Outage");
+    for path in [
+        "api/v2/scheduled-maintenances.json",
+        "api/v2/scheduled-maintenances/upcoming.json",
+        "api/v2/scheduled-maintenances/active.json",
+    ] {
+        assert_eq!(json(path)["scheduled_maintenances"], serde_json::json!([]));
+    }
+}
+
+#[tokio::test]
+async fn the_feeds_parse_back_with_stable_ids_and_links() {
+    let (service, _dir, _) = fixture().await;
+    let snap = snapshot(&service).await;
+    let objects = render(&snap);
+    for path in ["history.atom", "history.rss"] {
+        let feed =
+            feed_rs::parser::parse(find(&objects, path).bytes.as_slice()).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(feed.entries.len(), 2, "{path}");
+        for (entry, record) in feed.entries.iter().zip(&snap.incidents) {
+            let link = format!("https://status.acme.test/incidents/{}.html", record.incident.id);
+            assert!(entry.links.iter().any(|l| l.href == link), "{path}: {:?}", entry.links);
+            assert!(entry.title.as_ref().is_some_and(|t| t.content.contains(record.incident.title.as_str())), "{path}");
+        }
+    }
+}
