@@ -193,7 +193,9 @@ async fn every_incident_has_a_page_with_its_updates_in_order() {
             assert!(page.contains("<strong>All good.</strong>"));
         }
     }
-    assert!(text(find(&objects, "history/index.html")).contains("Old outage"));
+    let month = snap.incidents[0].incident.created_at.strftime("%Y-%m").to_string();
+    assert!(text(find(&objects, "history/index.html")).contains(&format!("history/{month}.html")));
+    assert!(text(find(&objects, &format!("history/{month}.html"))).contains("Old outage"));
     assert!(text(find(&objects, "404.html")).contains("Page not found"));
     assert!(text(find(&objects, "badge.svg")).contains("Minor Service Outage"));
 }

@@ -80,7 +80,7 @@ struct IndexPage<'a> {
     title: String,
     root: &'static str,
     page: &'a PageConfig,
-    generated_at: String,
+    updated: Option<String>,
     indicator: &'static str,
     description: String,
     active: Vec<Card>,
@@ -110,7 +110,7 @@ struct IncidentPage<'a> {
     title: String,
     root: &'static str,
     page: &'a PageConfig,
-    generated_at: String,
+    updated: Option<String>,
     i: IncidentView,
 }
 
@@ -128,7 +128,7 @@ struct HistoryPage<'a> {
     title: String,
     root: &'static str,
     page: &'a PageConfig,
-    generated_at: String,
+    updated: Option<String>,
     heading: String,
     months: Vec<String>,
     entries: Vec<HistoryEntry>,
@@ -140,7 +140,7 @@ struct NotFoundPage<'a> {
     title: String,
     root: &'static str,
     page: &'a PageConfig,
-    generated_at: String,
+    updated: Option<String>,
 }
 
 struct FeedEntry {
@@ -313,7 +313,7 @@ pub fn render(s: &Snapshot) -> Vec<SiteObject> {
         title: format!("{} status", s.page.name),
         root: "",
         page: &s.page,
-        generated_at: generated_at.clone(),
+        updated: Some(generated_at),
         indicator: status.indicator.as_str(),
         description: status.description.clone(),
         active,
@@ -328,7 +328,7 @@ pub fn render(s: &Snapshot) -> Vec<SiteObject> {
             title: format!("{} · {} status", r.incident.title, s.page.name),
             root: "../",
             page: &s.page,
-            generated_at: generated_at.clone(),
+            updated: None,
             i: incident_view(s, r),
         };
         let path = format!("incidents/{}.html", r.incident.id);
@@ -350,10 +350,10 @@ pub fn render(s: &Snapshot) -> Vec<SiteObject> {
         title: format!("Incident history · {}", s.page.name),
         root: "../",
         page: &s.page,
-        generated_at: generated_at.clone(),
+        updated: None,
         heading: "Incident history".into(),
         months: months.clone(),
-        entries: s.incidents.iter().take(25).map(entry).collect(),
+        entries: Vec::new(),
     };
     out.push(html("history/index.html".into(), render_template(&history_index, "history/index.html")));
     for m in &months {
@@ -361,7 +361,7 @@ pub fn render(s: &Snapshot) -> Vec<SiteObject> {
             title: format!("Incidents in {m} · {}", s.page.name),
             root: "../",
             page: &s.page,
-            generated_at: generated_at.clone(),
+            updated: None,
             heading: format!("Incidents in {m}"),
             months: months.clone(),
             entries: s.incidents.iter().filter(|r| month(r.incident.created_at) == *m).map(entry).collect(),
@@ -396,7 +396,7 @@ pub fn render(s: &Snapshot) -> Vec<SiteObject> {
                 .collect(),
         })
         .collect();
-    let updated = s.updated_at();
+    let updated = s.incidents_updated_at().unwrap_or_else(|| s.updated_at());
     let atom = AtomFeed { page: &s.page, updated: iso(updated), entries: &entries };
     out.push(SiteObject {
         path: "history.atom".into(),
@@ -439,7 +439,7 @@ pub fn render(s: &Snapshot) -> Vec<SiteObject> {
         cache_control: SHORT_CACHE,
     });
     let not_found =
-        NotFoundPage { title: format!("Not found · {}", s.page.name), root: "/", page: &s.page, generated_at };
+        NotFoundPage { title: format!("Not found · {}", s.page.name), root: "/", page: &s.page, updated: None };
     out.push(html("404.html".into(), render_template(&not_found, "404.html")));
     out
 }

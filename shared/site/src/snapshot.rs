@@ -51,12 +51,18 @@ impl Snapshot {
         )
     }
 
-    /// The latest change anywhere on the page (Statuspage's `page.updated_at`).
+    /// Statuspage's `page.updated_at`: the latest change of the page's structure and
+    /// component statuses. Incident changes are dated in the incidents themselves, so
+    /// an incident update rewrites only the files that show it.
     pub fn updated_at(&self) -> Timestamp {
         let components = self.components.iter().map(|c| c.updated_at);
         let groups = self.groups.iter().map(|g| g.updated_at);
-        let incidents = self.incidents.iter().map(|r| r.incident.updated_at);
-        components.chain(groups).chain(incidents).max().unwrap_or(self.generated_at)
+        components.chain(groups).max().or_else(|| self.incidents_updated_at()).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    /// The latest change of any incident.
+    pub fn incidents_updated_at(&self) -> Option<Timestamp> {
+        self.incidents.iter().map(|r| r.incident.updated_at).max()
     }
 
     pub fn component(&self, id: ComponentId) -> Option<&Component> {

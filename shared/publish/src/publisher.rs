@@ -1,0 +1,191 @@
+//! Publishing one snapshot: render, write what changed, delete what is gone, and never
+//! let an older state win over a newer one.
+//!
+//! The protocol, for a publisher with state version `v`:
+//! 1. Read the manifest. If it holds a version at or past `v`, stop: nothing to do.
+//! 2. Claim: write the manifest with version `v`, conditioned on the entity tag read
+//!    (or on absence). If that fails, someone else claimed; start again at 1.
+//! 3. Write each changed object conditioned on the entity tag the manifest recorded
+//!    for it. A failed condition means another publisher wrote it: if the manifest now
+//!    holds a newer version, stop (the newer one wins); otherwise read the object's
+//!    current tag and write again.
+//! 4. Record the new tags in the manifest, conditioned on the claim.
+//!
+//! So for every object, the last successful write is the newest publisher's: an older
+//! publisher's write either lands before the newer one's (which then overwrites it) or
+//! fails its condition and gives up.
+
+use crate::bucket::{BucketError, Precondition, SiteBucket, Upload};
+use beacon_site::{SiteObject, Snapshot, render};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const MANIFEST: &str = "_beacon/manifest.json";
+const CLAIM_ATTEMPTS: usize = 8;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub sha256: String,
+    /// The entity tag the bucket gave the object; `None` while a write is pending.
+    pub etag: Option<String>,
+}
+
+/// What the bucket holds, and from which state version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: i64,
+    /// False from a claim until its publish finished: after a crash midway, the
+    /// entries may not match the bucket, so the next publisher checks each tag.
+    pub complete: bool,
+    pub objects: BTreeMap<String, ManifestEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
+    #[error("the manifest is unreadable: {0}")]
+    Manifest(String),
+    #[error("could not claim the manifest after {CLAIM_ATTEMPTS} attempts")]
+    Contended,
+}
+
+/// What a publish did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublishReport {
+    pub written: Vec<String>,
+    pub deleted: Vec<String>,
+    /// The bucket already held this version or a newer one (or a newer publisher took
+    /// over midway).
+    pub superseded: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    bucket: Arc<dyn SiteBucket>,
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Publisher {
+    pub fn new(bucket: Arc<dyn SiteBucket>) -> Self {
+        Self { bucket }
+    }
+
+    async fn manifest(&self) -> Result<Option<(Manifest, String)>, PublishError> {
+        match self.bucket.read(MANIFEST).await? {
+            Some((bytes, etag)) => {
+                let manifest = serde_json::from_slice(&bytes).map_err(|e| PublishError::Manifest(e.to_string()))?;
+                Ok(Some((manifest, etag)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn write_manifest(&self, manifest: &Manifest, precondition: Precondition) -> Result<String, BucketError> {
+        let bytes = serde_json::to_vec(manifest).unwrap_or_default();
+        self.bucket
+            .write(
+                Upload { path: MANIFEST, bytes: &bytes, content_type: "application/json", cache_control: "no-store" },
+                precondition,
+            )
+            .await
+    }
+
+    async fn newer_than(&self, version: i64) -> Result<bool, PublishError> {
+        Ok(self.manifest().await?.is_some_and(|(m, _)| m.version > version))
+    }
+
+    /// Renders `snapshot` and publishes it as state `version`.
+    pub async fn publish(&self, snapshot: &Snapshot, version: i64) -> Result<PublishReport, PublishError> {
+        let objects = render(snapshot);
+        self.publish_objects(&objects, version).await
+    }
+
+    pub async fn publish_objects(&self, objects: &[SiteObject], version: i64) -> Result<PublishReport, PublishError> {
+        // 1 and 2: read and claim.
+        let mut claimed = None;
+        for _ in 0..CLAIM_ATTEMPTS {
+            let (old, precondition) = match self.manifest().await? {
+                Some((m, _)) if m.version >= version => {
+                    return Ok(PublishReport { superseded: true, ..Default::default() });
+                }
+                Some((m, etag)) => (m, Precondition::IfMatch(etag)),
+                None => (Manifest::default(), Precondition::IfNoneMatch),
+            };
+            let claim = Manifest { version, complete: false, objects: old.objects.clone() };
+            match self.write_manifest(&claim, precondition).await {
+                Ok(etag) => {
+                    claimed = Some((old, claim, etag));
+                    break;
+                }
+                Err(BucketError::PreconditionFailed(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some((old, mut manifest, manifest_etag)) = claimed else { return Err(PublishError::Contended) };
+
+        // 3: write what changed, delete what is gone.
+        let mut report = PublishReport::default();
+        for object in objects {
+            let hash = sha(&object.bytes);
+            let previous = old.objects.get(&object.path);
+            if let Some(p) = previous.filter(|p| p.sha256 == hash && p.etag.is_some()) {
+                // After an interrupted publish the bucket may hold something else.
+                if old.complete || self.bucket.etag(&object.path).await? == p.etag {
+                    continue;
+                }
+            }
+            let mut precondition = match previous.and_then(|p| p.etag.clone()) {
+                Some(etag) => Precondition::IfMatch(etag),
+                None => Precondition::IfNoneMatch,
+            };
+            let upload = Upload {
+                path: &object.path,
+                bytes: &object.bytes,
+                content_type: object.content_type,
+                cache_control: object.cache_control,
+            };
+            let etag = loop {
+                match self.bucket.write(upload.clone(), precondition.clone()).await {
+                    Ok(etag) => break etag,
+                    Err(BucketError::PreconditionFailed(_)) => {
+                        if self.newer_than(version).await? {
+                            return Ok(PublishReport { superseded: true, ..report });
+                        }
+                        precondition = match self.bucket.etag(&object.path).await? {
+                            Some(etag) => Precondition::IfMatch(etag),
+                            None => Precondition::IfNoneMatch,
+                        };
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            manifest.objects.insert(object.path.clone(), ManifestEntry { sha256: hash, etag: Some(etag) });
+            report.written.push(object.path.clone());
+        }
+        let keep: std::collections::BTreeSet<&str> = objects.iter().map(|o| o.path.as_str()).collect();
+        let gone: Vec<String> = old.objects.keys().filter(|p| !keep.contains(p.as_str())).cloned().collect();
+        for path in gone {
+            if self.newer_than(version).await? {
+                return Ok(PublishReport { superseded: true, ..report });
+            }
+            self.bucket.delete(&path).await?;
+            manifest.objects.remove(&path);
+            report.deleted.push(path);
+        }
+
+        // 4: record the tags, unless a newer publisher claimed meanwhile.
+        manifest.complete = true;
+        match self.write_manifest(&manifest, Precondition::IfMatch(manifest_etag)).await {
+            Ok(_) => {}
+            Err(BucketError::PreconditionFailed(_)) => report.superseded = true,
+            Err(e) => return Err(e.into()),
+        }
+        Ok(report)
+    }
+}

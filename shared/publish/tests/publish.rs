@@ -1,0 +1,162 @@
+//! Publishing to the folder bucket from state built through the use cases.
+
+use beacon_app::{NewComponent, PostUpdate, ReportIncident, Service, SystemClock};
+use beacon_domain::{Actor, IncidentStatus};
+use beacon_publish::{DirBucket, MANIFEST, Manifest, Precondition, Publisher, SiteBucket, Upload, snapshot};
+use beacon_site::{PageConfig, render};
+use std::sync::Arc;
+
+fn page() -> PageConfig {
+    PageConfig {
+        id: "t".into(),
+        name: "Test".into(),
+        url: "http://127.0.0.1".into(),
+        time_zone: "Etc/UTC".into(),
+        logo_url: None,
+        links: vec![],
+    }
+}
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn service() -> (Service, tempfile::TempDir) {
+    let dir = ok(tempfile::tempdir());
+    let store = ok(beacon_store_redb::RedbStore::open(&dir.path().join("store")));
+    (Service::new(Arc::new(store), Arc::new(SystemClock)), dir)
+}
+
+#[tokio::test]
+async fn only_changed_objects_are_written_and_gone_ones_deleted() {
+    let (service, dir) = service().await;
+    let bucket = Arc::new(DirBucket::new(dir.path().join("site")));
+    let publisher = Publisher::new(bucket.clone());
+    let api =
+        ok(service.create_component(Actor::System, NewComponent { name: "API".into(), ..Default::default() }).await);
+    let (snap, version) = ok(snapshot(&service, &page()).await);
+    let first = ok(publisher.publish(&snap, version).await);
+    let all = render(&snap);
+    assert_eq!(first.written.len(), all.len());
+    for object in &all {
+        let (bytes, _) = ok(bucket.read(&object.path).await).unwrap_or_else(|| panic!("{} missing", object.path));
+        assert_eq!(bytes, object.bytes, "{}", object.path);
+    }
+    // Nothing changed: nothing written (the footer time is the only difference... so
+    // republishing the very same snapshot must write nothing).
+    let again = ok(publisher.publish(&snap, version + 1).await);
+    assert!(again.written.is_empty(), "{:?}", again.written);
+
+    // One incident: its page, the index, feeds, JSON and history change; bounded.
+    let incident = ok(service
+        .report_incident(
+            Actor::System,
+            ReportIncident { title: Some("Down".into()), message: Some("m".into()), ..Default::default() },
+        )
+        .await)
+    .incident;
+    let (snap, version) = ok(snapshot(&service, &page()).await);
+    let changed = ok(publisher.publish(&snap, version).await);
+    assert!(changed.written.contains(&format!("incidents/{}.html", incident.id)));
+    assert!(changed.written.contains(&"index.html".to_owned()));
+    let _ = api;
+    let (snap, version) = ok(snapshot(&service, &page()).await);
+    ok(service
+        .post_update(
+            Actor::System,
+            incident.id,
+            None,
+            PostUpdate { message: "ok".into(), status: Some(IncidentStatus::Resolved), ..Default::default() },
+        )
+        .await);
+    let (later, later_version) = ok(snapshot(&service, &page()).await);
+    let update = ok(publisher.publish(&later, later_version).await);
+    assert!(update.written.len() <= 10, "one incident's update rewrote {:?}", update.written);
+    let _ = (snap, version);
+}
+
+#[tokio::test]
+async fn an_older_state_never_replaces_a_newer_one() {
+    let (service, dir) = service().await;
+    let bucket = Arc::new(DirBucket::new(dir.path().join("site")));
+    let publisher = Publisher::new(bucket.clone());
+    let (old, old_version) = ok(snapshot(&service, &page()).await);
+    ok(service.create_component(Actor::System, NewComponent { name: "Newer".into(), ..Default::default() }).await);
+    let (new, new_version) = ok(snapshot(&service, &page()).await);
+    assert!(new_version > old_version);
+    ok(publisher.publish(&new, new_version).await);
+    let stale = ok(publisher.publish(&old, old_version).await);
+    assert!(stale.superseded);
+    let (index, _) = ok(bucket.read("index.html").await).unwrap_or_default();
+    assert!(String::from_utf8_lossy(&index).contains("Newer"));
+}
+
+/// Two publishers race, one with an older snapshot and one with a newer: whatever the
+/// interleaving, every object ends as the newer snapshot renders it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_publishers_leave_the_newer_state() {
+    let (service, dir) = service().await;
+    for round in 0..20 {
+        let bucket = Arc::new(DirBucket::new(dir.path().join(format!("site-{round}"))));
+        let (old, old_version) = ok(snapshot(&service, &page()).await);
+        ok(service
+            .report_incident(
+                Actor::System,
+                ReportIncident {
+                    title: Some(format!("Round {round}")),
+                    message: Some("m".into()),
+                    ..Default::default()
+                },
+            )
+            .await);
+        let (new, new_version) = ok(snapshot(&service, &page()).await);
+        let (a, b) = (Publisher::new(bucket.clone()), Publisher::new(bucket.clone()));
+        let (older, newer) = if round % 2 == 0 {
+            tokio::join!(a.publish(&old, old_version), b.publish(&new, new_version))
+        } else {
+            let (n, o) = tokio::join!(b.publish(&new, new_version), a.publish(&old, old_version));
+            (o, n)
+        };
+        ok(older);
+        ok(newer);
+        for object in render(&new) {
+            let (bytes, _) = ok(bucket.read(&object.path).await).unwrap_or_else(|| panic!("{} missing", object.path));
+            assert!(bytes == object.bytes, "round {round}: {} is not the newer state's", object.path);
+        }
+        let (manifest, _) = ok(bucket.read(MANIFEST).await).unwrap_or_default();
+        let manifest: Manifest = ok(serde_json::from_slice(&manifest));
+        assert_eq!(manifest.version, new_version);
+    }
+}
+
+/// A publisher that died after claiming and writing part of the page: the next one
+/// repairs every object.
+#[tokio::test]
+async fn a_publish_interrupted_midway_is_repaired_by_the_next() {
+    let (service, dir) = service().await;
+    let bucket = Arc::new(DirBucket::new(dir.path().join("site")));
+    let publisher = Publisher::new(bucket.clone());
+    let (snap, version) = ok(snapshot(&service, &page()).await);
+    ok(publisher.publish(&snap, version).await);
+    let (manifest_bytes, etag) = ok(bucket.read(MANIFEST).await).unwrap_or_default();
+    let mut manifest: Manifest = ok(serde_json::from_slice(&manifest_bytes));
+    manifest.version += 1;
+    manifest.complete = false;
+    let claim = ok(serde_json::to_vec(&manifest));
+    let upload = |path, bytes| Upload { path, bytes, content_type: "text/html", cache_control: "" };
+    ok(bucket.write(upload(MANIFEST, &claim), Precondition::IfMatch(etag)).await);
+    ok(bucket.write(upload("index.html", b"half-published garbage"), Precondition::None).await);
+    let (snap, _) = ok(snapshot(&service, &page()).await);
+    ok(publisher.publish(&snap, manifest.version + 1).await);
+    let (index, _) = ok(bucket.read("index.html").await).unwrap_or_default();
+    assert_eq!(index, render(&snap).into_iter().find(|o| o.path == "index.html").map(|o| o.bytes).unwrap_or_default());
+}
+
+#[tokio::test]
+async fn keys_cannot_escape_the_folder() {
+    let dir = ok(tempfile::tempdir());
+    let bucket = DirBucket::new(dir.path().join("site"));
+    for key in ["../outside.html", "/etc/passwd", "a/../../b", ""] {
+        assert!(bucket.read(key).await.is_err(), "{key}");
+    }
+}
