@@ -43,6 +43,18 @@ pub struct Cli {
     #[arg(long, env = "BEACON_LOG_JSON", global = true)]
     pub log_json: bool,
 
+    /// The status page's name.
+    #[arg(long, env = "BEACON_PAGE_NAME", default_value = "Status", global = true)]
+    pub page_name: String,
+
+    /// The page's public address (links in feeds and JSON); defaults to the listen address.
+    #[arg(long, env = "BEACON_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// IANA time zone the page names (times are shown in UTC).
+    #[arg(long, env = "BEACON_TIME_ZONE", default_value = "Etc/UTC", global = true)]
+    pub time_zone: String,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -96,6 +108,18 @@ pub enum StoreConfig {
 }
 
 impl Cli {
+    pub fn page_config(&self, listening: std::net::SocketAddr) -> beacon_site::PageConfig {
+        let url = self.public_url.clone().unwrap_or_else(|| format!("http://{listening}"));
+        beacon_site::PageConfig {
+            id: "beacon".into(),
+            name: self.page_name.clone(),
+            url: url.trim_end_matches('/').to_owned(),
+            time_zone: self.time_zone.clone(),
+            logo_url: None,
+            links: Vec::new(),
+        }
+    }
+
     pub fn store_config(&self) -> StoreConfig {
         match self.store {
             StoreKind::Embedded => StoreConfig::Embedded { data_dir: self.data_dir.clone() },

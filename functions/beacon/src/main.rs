@@ -7,12 +7,13 @@ use anyhow::Context as _;
 use beacon_api::{ApiState, router};
 use beacon_app::{NewMember, Service, SystemClock, seed_demo};
 use beacon_domain::{Actor, Role};
-use beacon_store::Store;
+use beacon_store::{ChangeFeed, Store};
 use beacon_store_dynamodb::DynamoDbStore;
 use beacon_store_redb::RedbStore;
 use clap::Parser as _;
 use config::{Cli, Command, StoreConfig, TokenCommand};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -34,19 +35,69 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn open(cli: &Cli) -> anyhow::Result<Service> {
-    let store: Arc<dyn Store> = match cli.store_config() {
-        StoreConfig::Embedded { data_dir } => Arc::new(RedbStore::open(&data_dir).with_context(|| {
-            format!("opening the embedded store in {} (is a server running on it? stop it first)", data_dir.display())
-        })?),
+    Ok(open_with_feed(cli).await?.0)
+}
+
+/// The service, and the change feed when the store keeps one (the embedded store; on
+/// AWS the table's stream drives the publish function instead).
+async fn open_with_feed(cli: &Cli) -> anyhow::Result<(Service, Option<Arc<dyn ChangeFeed>>)> {
+    let (store, feed): (Arc<dyn Store>, Option<Arc<dyn ChangeFeed>>) = match cli.store_config() {
+        StoreConfig::Embedded { data_dir } => {
+            let store = Arc::new(RedbStore::open(&data_dir).with_context(|| {
+                format!(
+                    "opening the embedded store in {} (is a server running on it? stop it first)",
+                    data_dir.display()
+                )
+            })?);
+            (store.clone(), Some(store))
+        }
         StoreConfig::DynamoDb(config) => {
             let store = DynamoDbStore::connect(&config).await;
             if cli.dynamodb_create_table {
                 store.ensure_table().await.with_context(|| format!("creating table {}", config.table))?;
             }
-            Arc::new(store)
+            (Arc::new(store), None)
         }
     };
-    Ok(Service::new(store, Arc::new(SystemClock)))
+    Ok((Service::new(store, Arc::new(SystemClock)), feed))
+}
+
+/// How often the page is rebuilt from scratch, repairing anything a missed change left.
+const RECONCILE_EVERY: Duration = Duration::from_secs(300);
+/// How often the feed is polled for changes (and, without a feed, the page rebuilt).
+const FEED_POLL: Duration = Duration::from_millis(200);
+
+/// Keeps `site_dir` equal to the rendered state: a publish at start, one per batch of
+/// changes from the feed, and a periodic reconcile.
+fn spawn_publisher(
+    service: Service,
+    feed: Option<Arc<dyn ChangeFeed>>,
+    page: beacon_site::PageConfig,
+    site_dir: std::path::PathBuf,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let publisher = beacon_publish::Publisher::new(Arc::new(beacon_publish::DirBucket::new(site_dir)));
+    let handler = Arc::new(beacon_publish::PublishOnChange::new(service, publisher, page));
+    let reconciler = handler.clone();
+    let mut reconcile_shutdown = shutdown.clone();
+    let every = if feed.is_some() { RECONCILE_EVERY } else { Duration::from_secs(2) };
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = reconciler.publish_now().await {
+                tracing::warn!(error = %e, "publishing the page failed; will retry");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = reconcile_shutdown.changed() => return,
+            }
+        }
+    });
+    if let Some(feed) = feed {
+        tokio::spawn(async move {
+            let wake = tokio::sync::Notify::new();
+            beacon_app::feed::run(feed.as_ref(), "publisher", handler.as_ref(), &wake, FEED_POLL, shutdown).await;
+        });
+    }
 }
 
 /// Creates a member (unless one has the address) and a token for it; returns the secret.
@@ -78,7 +129,7 @@ async fn create_token(service: &Service, name: &str, role: Role, email: Option<&
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
-    let service = open(&cli).await?;
+    let (service, feed) = open_with_feed(&cli).await?;
     if !cli.no_demo && seed_demo(&service).await.context("seeding the sample page")? {
         tracing::info!("seeded the sample page into the empty store (start with --no-demo to skip)");
     }
@@ -92,12 +143,15 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     // serves the bucket beside the API on AWS.
     let site_dir = cli.data_dir.join("site");
     std::fs::create_dir_all(&site_dir).with_context(|| format!("creating {}", site_dir.display()))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    spawn_publisher(service.clone(), feed, cli.page_config(address), site_dir.clone(), stopped);
     let app = router(ApiState { service }).fallback_service(
         tower_http::services::ServeDir::new(&site_dir)
             .append_index_html_on_directories(true)
             .not_found_service(axum::routing::any(not_found)),
     );
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    let _ = stop.send(true);
     tracing::info!("stopped");
     Ok(())
 }
