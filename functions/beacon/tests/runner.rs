@@ -28,7 +28,7 @@ async fn the_runner_serves_health_and_seeds_the_sample_page_once() {
     let components = store.query(Query::partition("COMPONENTS")).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(components.items.len(), 5);
     let incidents = store.query(Query::partition("INCIDENTS")).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(incidents.items.len(), 1, "one resolved sample incident");
+    assert_eq!(incidents.items.len(), 2, "two resolved sample incidents");
     let open = store.query(Query::partition("OPEN")).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(open.items.is_empty());
 }

@@ -17,6 +17,12 @@ pub async fn seed_demo(service: &Service) -> AppResult<bool> {
         return Ok(false);
     }
     let actor = Actor::System;
+    // The page is written through the same use cases, on a clock set back: the
+    // components have existed for four months, so the uptime bars have history.
+    let now = service.clock().now();
+    let clock = Arc::new(ManualClock::new(now.checked_sub(SignedDuration::from_hours(24 * 120)).unwrap_or(now)));
+    let past = Service::new(service.store().clone(), clock.clone());
+    let service = &past;
     let platform = service
         .create_group(
             actor.clone(),
@@ -71,10 +77,32 @@ pub async fn seed_demo(service: &Service) -> AppResult<bool> {
         )
         .await?;
 
-    // The past incident is written through the same use cases, on a clock set back.
-    let start = service.clock().now().checked_sub(SignedDuration::from_hours(72)).unwrap_or(service.clock().now());
-    let clock = Arc::new(ManualClock::new(start));
-    let past = Service::new(service.store().clone(), clock.clone());
+    // An older, shorter outage of the API, so the bars show what downtime looks like.
+    clock.set(now.checked_sub(SignedDuration::from_hours(24 * 20 + 5)).unwrap_or(now));
+    let outage = past
+        .report_incident(
+            actor.clone(),
+            ReportIncident {
+                title: Some("API unavailable in one region".into()),
+                impact: Some(Impact::Major),
+                message: Some("Requests to the API fail for part of our customers. We are investigating.".into()),
+                components: Some(vec![AffectedComponent { id: ids[0], status: ComponentStatus::MajorOutage }]),
+                ..Default::default()
+            },
+        )
+        .await?
+        .incident;
+    clock.advance(SignedDuration::from_mins(38));
+    past.resolve_incident(
+        actor.clone(),
+        outage.id,
+        None,
+        Some("A failed load balancer was replaced; the API is available again.".into()),
+    )
+    .await?;
+
+    let start = now.checked_sub(SignedDuration::from_hours(72)).unwrap_or(now);
+    clock.set(start);
     let incident = past
         .report_incident(
             actor.clone(),
