@@ -53,3 +53,25 @@ pub async fn redb_store() -> (Arc<dyn Store>, Guard) {
 pub fn service(store: Arc<dyn Store>) -> Service {
     Service::new(store, Arc::new(SystemClock))
 }
+
+/// An S3 client for the moto server, with throwaway credentials and path-style
+/// addressing (moto serves every bucket on one host).
+pub fn moto_s3() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(moto_url())
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "tests"))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A bucket of its own on the moto server.
+pub async fn s3_bucket() -> (beacon_bucket_s3::S3Bucket, aws_sdk_s3::Client, String) {
+    static BUCKETS: AtomicU32 = AtomicU32::new(0);
+    let name = format!("site-{}-{}", std::process::id(), BUCKETS.fetch_add(1, Ordering::Relaxed));
+    let client = moto_s3();
+    client.create_bucket().bucket(&name).send().await.unwrap_or_else(|e| panic!("create bucket on moto: {e}"));
+    (beacon_bucket_s3::S3Bucket::new(client.clone(), name.clone(), ""), client, name)
+}
