@@ -99,6 +99,14 @@ async fn race(bucket: Arc<dyn SiteBucket>, service: &Service, rounds: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_publishers_on_the_folder_leave_the_newer_state() {
+    let dir = ok(tempfile::tempdir());
+    let store = ok(beacon_store_redb::RedbStore::open(&dir.path().join("store")));
+    let service = Service::new(Arc::new(store), Arc::new(SystemClock));
+    race(Arc::new(DirBucket::new(dir.path().join("site"))), &service, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_publishers_on_s3_leave_the_newer_state_and_the_right_headers() {
     let dir = ok(tempfile::tempdir());
     let store = ok(beacon_store_redb::RedbStore::open(dir.path()));

@@ -4,7 +4,7 @@
 
 use beacon_app::{NewComponent, NewGroup, NewMember, PostUpdate, ReportIncident, Service, SystemClock};
 use beacon_domain::{Actor, AffectedComponent, ComponentStatus, Impact, IncidentStatus, Role};
-use beacon_site::{IncidentRecord, PageConfig, PageLink, SiteObject, Snapshot, render};
+use beacon_site::{PageConfig, PageLink, SiteObject, Snapshot, render};
 use std::sync::Arc;
 
 const XSS: &str = "<script>alert('pwned')</script>";
@@ -14,25 +14,15 @@ fn ok<T>(r: Result<T, beacon_app::AppError>) -> T {
 }
 
 async fn snapshot(service: &Service) -> Snapshot {
-    let state = ok(service.public_state().await);
-    Snapshot {
-        page: PageConfig {
-            id: "beacon-test".into(),
-            name: "Acme Status".into(),
-            url: "https://status.acme.test".into(),
-            time_zone: "Etc/UTC".into(),
-            logo_url: None,
-            links: vec![PageLink { label: "Acme".into(), url: "https://acme.test".into() }],
-        },
-        generated_at: jiff::Timestamp::now(),
-        components: state.components,
-        groups: state.groups,
-        incidents: state
-            .incidents
-            .into_iter()
-            .map(|d| IncidentRecord { incident: d.incident, updates: d.updates })
-            .collect(),
-    }
+    let page = PageConfig {
+        id: "beacon-test".into(),
+        name: "Acme Status".into(),
+        url: "https://status.acme.test".into(),
+        time_zone: "Etc/UTC".into(),
+        logo_url: None,
+        links: vec![PageLink { label: "Acme".into(), url: "https://acme.test".into() }],
+    };
+    ok(beacon_publish::snapshot(service, &page).await).0
 }
 
 fn find<'a>(objects: &'a [SiteObject], path: &str) -> &'a SiteObject {

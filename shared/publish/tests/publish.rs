@@ -91,44 +91,6 @@ async fn an_older_state_never_replaces_a_newer_one() {
     assert!(String::from_utf8_lossy(&index).contains("Newer"));
 }
 
-/// Two publishers race, one with an older snapshot and one with a newer: whatever the
-/// interleaving, every object ends as the newer snapshot renders it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_publishers_leave_the_newer_state() {
-    let (service, dir) = service().await;
-    for round in 0..20 {
-        let bucket = Arc::new(DirBucket::new(dir.path().join(format!("site-{round}"))));
-        let (old, old_version) = ok(snapshot(&service, &page()).await);
-        ok(service
-            .report_incident(
-                Actor::System,
-                ReportIncident {
-                    title: Some(format!("Round {round}")),
-                    message: Some("m".into()),
-                    ..Default::default()
-                },
-            )
-            .await);
-        let (new, new_version) = ok(snapshot(&service, &page()).await);
-        let (a, b) = (Publisher::new(bucket.clone()), Publisher::new(bucket.clone()));
-        let (older, newer) = if round % 2 == 0 {
-            tokio::join!(a.publish(&old, old_version), b.publish(&new, new_version))
-        } else {
-            let (n, o) = tokio::join!(b.publish(&new, new_version), a.publish(&old, old_version));
-            (o, n)
-        };
-        ok(older);
-        ok(newer);
-        for object in render(&new) {
-            let (bytes, _) = ok(bucket.read(&object.path).await).unwrap_or_else(|| panic!("{} missing", object.path));
-            assert!(bytes == object.bytes, "round {round}: {} is not the newer state's", object.path);
-        }
-        let (manifest, _) = ok(bucket.read(MANIFEST).await).unwrap_or_default();
-        let manifest: Manifest = ok(serde_json::from_slice(&manifest));
-        assert_eq!(manifest.version, new_version);
-    }
-}
-
 /// A publisher that died after claiming and writing part of the page: the next one
 /// repairs every object.
 #[tokio::test]

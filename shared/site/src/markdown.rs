@@ -30,10 +30,12 @@ mod tests {
     #[test]
     fn scripts_and_handlers_and_javascript_links_are_removed() {
         let html = render(
-            "<script>alert(1)</script><img src=x onerror=alert(2)> [x](javascript:alert(3)) <a href=\"https://ok.example\">ok</a>",
+            "<script>alert(1)</script><img src=x onerror=alert(2)>\n\nA [link](javascript:alert(3)) and <a href=\"https://ok.example\">ok</a>",
         );
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
+        // The Markdown link is parsed as a link, and its javascript: target dropped.
+        assert!(html.contains(">link</a>"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");
         assert!(html.contains("href=\"https://ok.example\""), "{html}");
         assert!(html.contains("rel=\"noopener noreferrer nofollow\""), "{html}");
