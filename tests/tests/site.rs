@@ -284,3 +284,42 @@ async fn the_feeds_parse_back_with_stable_ids_and_links() {
         }
     }
 }
+
+/// The cached render equals a fresh one, also after a component was renamed (incident
+/// pages name their components) and after an incident changed.
+#[tokio::test]
+async fn a_cached_render_equals_a_fresh_one() {
+    let (service, _dir, _) = fixture().await;
+    let mut cache = beacon_site::RenderCache::default();
+    let first = snapshot(&service).await;
+    assert_eq!(beacon_site::render_cached(&first, &mut cache), render(&first));
+    let api = first.components.iter().find(|c| c.name.as_str().starts_with("API")).map(|c| c.id);
+    let api = api.unwrap_or_else(|| panic!("no API component"));
+    ok(service
+        .update_component(
+            Actor::System,
+            api,
+            None,
+            beacon_app::ComponentPatch { name: Some("Public API".into()), ..Default::default() },
+        )
+        .await);
+    let renamed = snapshot(&service).await;
+    let cached = beacon_site::render_cached(&renamed, &mut cache);
+    assert_eq!(cached, render(&renamed));
+    assert!(
+        cached
+            .iter()
+            .any(|o| o.path.starts_with("incidents/") && String::from_utf8_lossy(&o.bytes).contains("Public API"))
+    );
+    let open = renamed.incidents.iter().find(|r| r.incident.status.is_open()).map(|r| r.incident.id);
+    ok(service
+        .post_update(
+            Actor::System,
+            open.unwrap_or_else(|| panic!("no open incident")),
+            None,
+            PostUpdate { message: "Better now.".into(), ..Default::default() },
+        )
+        .await);
+    let updated = snapshot(&service).await;
+    assert_eq!(beacon_site::render_cached(&updated, &mut cache), render(&updated));
+}

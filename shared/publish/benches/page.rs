@@ -153,6 +153,9 @@ async fn main() {
     let dir = must(tempfile::tempdir());
     let publisher = Publisher::new(Arc::new(DirBucket::new(dir.path())));
     let mut snapshot = state(50, 1_000, 3, now);
+    let t = Instant::now();
+    let _ = render(&snapshot);
+    println!("(full render of the 1,000-incident page: {:.2} ms)", t.elapsed().as_secs_f64() * 1000.0);
     must(publisher.publish(&snapshot, 1).await);
     let mut publish_times = Vec::new();
     let mut most_written = 0;

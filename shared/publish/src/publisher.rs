@@ -16,7 +16,7 @@
 //! fails its condition and gives up.
 
 use crate::bucket::{BucketError, Precondition, SiteBucket, Upload};
-use beacon_site::{SiteObject, Snapshot, render};
+use beacon_site::{RenderCache, SiteObject, Snapshot, render_cached};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -65,6 +65,10 @@ pub struct PublishReport {
 #[derive(Clone, Debug)]
 pub struct Publisher {
     bucket: Arc<dyn SiteBucket>,
+    /// The bytes and hash of every object this publisher last published: comparing
+    /// bytes is far cheaper than hashing them again, and most objects do not change.
+    last: Arc<std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, String)>>>,
+    renderer: Arc<std::sync::Mutex<RenderCache>>,
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -73,7 +77,23 @@ fn sha(bytes: &[u8]) -> String {
 
 impl Publisher {
     pub fn new(bucket: Arc<dyn SiteBucket>) -> Self {
-        Self { bucket }
+        Self { bucket, last: Arc::default(), renderer: Arc::default() }
+    }
+
+    fn hashes(&self, objects: &[SiteObject]) -> Vec<String> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let hashes: Vec<String> = objects
+            .iter()
+            .map(|o| match last.get(&o.path) {
+                Some((bytes, hash)) if *bytes == o.bytes => hash.clone(),
+                _ => sha(&o.bytes),
+            })
+            .collect();
+        last.clear();
+        for (o, h) in objects.iter().zip(&hashes) {
+            last.insert(o.path.clone(), (o.bytes.clone(), h.clone()));
+        }
+        hashes
     }
 
     async fn manifest(&self) -> Result<Option<(Manifest, String)>, PublishError> {
@@ -102,7 +122,10 @@ impl Publisher {
 
     /// Renders `snapshot` and publishes it as state `version`.
     pub async fn publish(&self, snapshot: &Snapshot, version: i64) -> Result<PublishReport, PublishError> {
-        let objects = render(snapshot);
+        let objects = {
+            let mut cache = self.renderer.lock().unwrap_or_else(|p| p.into_inner());
+            render_cached(snapshot, &mut cache)
+        };
         self.publish_objects(&objects, version).await
     }
 
@@ -131,8 +154,8 @@ impl Publisher {
 
         // 3: write what changed, delete what is gone.
         let mut report = PublishReport::default();
-        for object in objects {
-            let hash = sha(&object.bytes);
+        let hashes = self.hashes(objects);
+        for (object, hash) in objects.iter().zip(hashes) {
             let previous = old.objects.get(&object.path);
             if let Some(p) = previous.filter(|p| p.sha256 == hash && p.etag.is_some()) {
                 // After an interrupted publish the bucket may hold something else.

@@ -224,8 +224,48 @@ fn html(path: String, bytes: Vec<u8>) -> SiteObject {
     SiteObject { path, bytes, content_type: "text/html; charset=utf-8", cache_control: SHORT_CACHE }
 }
 
+/// Keeps the incident pages of the last render: an incident page depends only on its
+/// incident (whose version changes with every update), the page's name and the names of
+/// components, so an unchanged one need not be rendered again.
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    incident_pages: std::collections::HashMap<beacon_domain::IncidentId, (u64, u64, SiteObject)>,
+}
+
+fn context_fingerprint(s: &Snapshot) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&s.page.name, &s.page.url, s.page.logo_url.as_deref()).hash(&mut h);
+    for link in &s.page.links {
+        (&link.label, &link.url).hash(&mut h);
+    }
+    for c in &s.components {
+        (c.id, c.name.as_str()).hash(&mut h);
+    }
+    h.finish()
+}
+
+fn incident_page(s: &Snapshot, r: &IncidentRecord) -> SiteObject {
+    let page = IncidentPage {
+        title: format!("{} · {} status", r.incident.title, s.page.name),
+        root: "../",
+        page: &s.page,
+        updated: None,
+        i: incident_view(s, r),
+    };
+    let path = format!("incidents/{}.html", r.incident.id);
+    let bytes = render_template(&page, &path);
+    html(path, bytes)
+}
+
 /// Renders every file of the page from one snapshot.
 pub fn render(s: &Snapshot) -> Vec<SiteObject> {
+    render_cached(s, &mut RenderCache::default())
+}
+
+/// [`render`], reusing the incident pages of the previous render where nothing they
+/// show changed.
+pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
     let now = s.generated_at;
     let generated_at = iso(now);
     let status = s.status();
@@ -322,18 +362,18 @@ pub fn render(s: &Snapshot) -> Vec<SiteObject> {
     };
     out.push(html("index.html".into(), render_template(&index, "index.html")));
 
-    // incidents/{id}.html
+    // incidents/{id}.html: unchanged incidents come from the cache.
+    let context = context_fingerprint(s);
+    let mut pages = std::collections::HashMap::with_capacity(s.incidents.len());
     for r in &s.incidents {
-        let page = IncidentPage {
-            title: format!("{} · {} status", r.incident.title, s.page.name),
-            root: "../",
-            page: &s.page,
-            updated: None,
-            i: incident_view(s, r),
+        let object = match cache.incident_pages.remove(&r.incident.id) {
+            Some((version, fingerprint, object)) if version == r.incident.version && fingerprint == context => object,
+            _ => incident_page(s, r),
         };
-        let path = format!("incidents/{}.html", r.incident.id);
-        out.push(html(path.clone(), render_template(&page, &path)));
+        out.push(object.clone());
+        pages.insert(r.incident.id, (r.incident.version, context, object));
     }
+    cache.incident_pages = pages;
 
     // history/ by month, newest first
     let month = |t: Timestamp| t.strftime("%Y-%m").to_string();
