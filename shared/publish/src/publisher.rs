@@ -62,12 +62,15 @@ pub struct PublishReport {
     pub superseded: bool,
 }
 
+/// Path → (bytes, SHA-256 hex) of the last publish.
+type PublishedBytes = std::collections::HashMap<String, (Vec<u8>, String)>;
+
 #[derive(Clone, Debug)]
 pub struct Publisher {
     bucket: Arc<dyn SiteBucket>,
     /// The bytes and hash of every object this publisher last published: comparing
     /// bytes is far cheaper than hashing them again, and most objects do not change.
-    last: Arc<std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, String)>>>,
+    last: Arc<std::sync::Mutex<PublishedBytes>>,
     renderer: Arc<std::sync::Mutex<RenderCache>>,
 }
 
