@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs what the tests need (moto from
-# PyPI into tests/.venv), starts the AWS-API emulator on a free loopback port, runs every
-# test of the workspace against it and the embedded store, and stops it.
+# The whole test suite, from a fresh machine: installs what the tests need (Debian's
+# chromium; moto and an OpenAPI validator from PyPI into tests/.venv), starts the AWS-API
+# emulator on a free loopback port, runs every test of the workspace against it and the
+# embedded store, and stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Builds are slow on small machines: share one target folder between clones (CI runs in
 # a fresh clone on the same machine) unless the caller chose another.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/beacon/target}"
+
+# Browser tests drive Debian's Chromium, headless.
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "==> installing chromium (Debian package)"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+export BEACON_TEST_CHROMIUM="$(command -v chromium)"
 
 # shellcheck source=tests/moto.sh
 source tests/moto.sh

@@ -1,0 +1,95 @@
+//! The published page in a real browser: Debian's Chromium, headless, against the
+//! runner on loopback. The page loads with no console message, and script payloads in
+//! titles, messages, component names and Markdown links never run.
+
+mod common;
+
+use common::{Backend, start, terminate};
+use std::process::Command;
+use std::time::Duration;
+
+fn chromium() -> String {
+    std::env::var("BEACON_TEST_CHROMIUM").unwrap_or_else(|_| {
+        panic!("BEACON_TEST_CHROMIUM is not set: run the suite with tests/run.sh, which installs Debian's chromium")
+    })
+}
+
+/// Loads `url`, lets scripts run, and returns the serialised DOM and the browser's log.
+fn load(url: &str) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let output = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| panic!("run chromium: {e}"));
+    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+const PAYLOAD: &str = r#"<script>document.body.setAttribute('data-pwned','script')</script><img src=x onerror="document.body.setAttribute('data-pwned','img')">"#;
+
+#[tokio::test]
+async fn the_page_renders_without_console_messages_and_payloads_never_run() {
+    let backend = Backend::embedded();
+    let token = backend.create_token("Ada", "owner");
+    let running = start(&backend, &["--no-demo", "--page-name", "Acme"]);
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        client.post(format!("{}{path}", running.base)).bearer_auth(&token).json(&body).send()
+    };
+    let component: serde_json::Value = post(
+        "/api/v1/components",
+        serde_json::json!({"name": "API <img src=x onerror=document.body.setAttribute('data-pwned','c')>"}),
+    )
+    .await
+    .and_then(|r| r.error_for_status())
+    .unwrap_or_else(|e| panic!("{e}"))
+    .json()
+    .await
+    .unwrap_or_default();
+    let incident: serde_json::Value = post(
+        "/api/v1/incidents",
+        serde_json::json!({
+            "title": format!("Outage {PAYLOAD}"),
+            "impact": "major",
+            "message": format!("We are on it. {PAYLOAD}\n\n[click me](javascript:document.body.setAttribute('data-pwned','link'))"),
+            "components": [{"id": component["id"], "status": "major_outage"}],
+        }),
+    )
+    .await
+    .and_then(|r| r.error_for_status())
+    .unwrap_or_else(|e| panic!("{e}"))
+    .json()
+    .await
+    .unwrap_or_default();
+    let incident_page = format!("{}/incidents/{}.html", running.base, incident["id"].as_str().unwrap_or_default());
+    // Wait for the publisher.
+    for _ in 0..50 {
+        if client.get(&incident_page).send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for url in [format!("{}/", running.base), incident_page, format!("{}/history/index.html", running.base)] {
+        let (dom, log) = load(&url);
+        assert!(dom.contains("Acme"), "{url} did not render: {dom}");
+        assert!(!dom.contains("data-pwned=\""), "a payload ran on {url}");
+        let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+        assert!(console.is_empty(), "console messages on {url}: {console:?}");
+    }
+    terminate(running);
+}
