@@ -9,9 +9,10 @@ use std::time::Duration;
 /// Where a test's server keeps its state.
 pub enum Backend {
     Embedded(tempfile::TempDir),
-    /// A table of its own on the moto server.
+    /// A table of its own on the moto server (the folder holds the published page).
     DynamoDb {
         table: String,
+        dir: tempfile::TempDir,
     },
 }
 
@@ -21,7 +22,10 @@ impl Backend {
     }
 
     pub fn dynamodb(name: &str) -> Self {
-        Self::DynamoDb { table: format!("{name}-{}-{}", std::process::id(), ulid::Ulid::new()) }
+        Self::DynamoDb {
+            table: format!("{name}-{}-{}", std::process::id(), ulid::Ulid::new()),
+            dir: tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
+        }
     }
 
     pub fn command(&self) -> Command {
@@ -31,9 +35,11 @@ impl Backend {
             Self::Embedded(dir) => {
                 command.arg("--data-dir").arg(dir.path());
             }
-            Self::DynamoDb { table } => {
+            Self::DynamoDb { table, dir } => {
                 let url = beacon_tests::moto_url();
                 command
+                    .arg("--data-dir")
+                    .arg(dir.path())
                     .args(["--store", "dynamodb", "--dynamodb-create-table", "--dynamodb-table", table])
                     .args(["--dynamodb-endpoint", &url])
                     .env("AWS_ACCESS_KEY_ID", "test")
