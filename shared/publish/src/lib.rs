@@ -3,6 +3,7 @@
 
 mod bucket;
 mod dir;
+pub mod lambda;
 mod publisher;
 
 pub use bucket::{BucketError, Precondition, SiteBucket, Upload};

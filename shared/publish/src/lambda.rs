@@ -1,0 +1,52 @@
+//! What the publish function does with an event, independent of the Lambda runtime so
+//! tests can feed it real event JSON.
+//!
+//! Two kinds of event arrive: batches of DynamoDB stream records (the change feed on
+//! AWS; the event source mapping filters on `feed = true`, but the records are checked
+//! again here) and the reconcile schedule's events. A batch with at least one public
+//! change costs one publish; the schedule always publishes.
+
+use crate::PublishOnChange;
+use beacon_app::feed::HandlerError;
+use beacon_domain::Change;
+use serde_json::Value;
+
+/// The change records carried by a DynamoDB stream event, in order.
+pub fn changes_in_stream_event(event: &Value) -> Result<Vec<Change>, HandlerError> {
+    let mut changes = Vec::new();
+    for record in event["Records"].as_array().into_iter().flatten() {
+        let image = &record["dynamodb"]["NewImage"];
+        let is_change = image["type"]["S"] == "change" && image["feed"]["BOOL"] == true;
+        if !is_change {
+            continue;
+        }
+        let data = image["data"]["S"]
+            .as_str()
+            .ok_or_else(|| HandlerError("a change record without data in the stream".into()))?;
+        let change: Change =
+            serde_json::from_str(data).map_err(|e| HandlerError(format!("an unreadable change record: {e}")))?;
+        changes.push(change);
+    }
+    Ok(changes)
+}
+
+fn is_stream_event(event: &Value) -> bool {
+    event["Records"].as_array().is_some_and(|r| r.iter().all(|r| r["eventSource"] == "aws:dynamodb"))
+}
+
+/// What the function did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Published { written: usize, deleted: usize },
+    NothingPublic,
+}
+
+/// Handles one invocation. An error fails the whole batch, which the event source
+/// mapping retries (bisecting) and finally sends to its on-failure destination.
+pub async fn handle_event(event: &Value, handler: &PublishOnChange) -> Result<Outcome, HandlerError> {
+    if is_stream_event(event) && !changes_in_stream_event(event)?.iter().any(Change::is_public) {
+        return Ok(Outcome::NothingPublic);
+    }
+    let report = handler.publish_now().await?;
+    Ok(Outcome::Published { written: report.written.len(), deleted: report.deleted.len() })
+}
