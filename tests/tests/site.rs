@@ -323,3 +323,38 @@ async fn a_cached_render_equals_a_fresh_one() {
     let updated = snapshot(&service).await;
     assert_eq!(beacon_site::render_cached(&updated, &mut cache), render(&updated));
 }
+
+/// Every v2 file validates against the schema of its endpoint, written in the repo from
+/// Statuspage's format (`static-site/schemas/statuspage-v2.schema.json`).
+#[tokio::test]
+async fn the_statuspage_v2_files_validate_against_the_schemas() {
+    let (service, _dir, _) = fixture().await;
+    let objects = render(&snapshot(&service).await);
+    let path = format!("{}/../static-site/schemas/statuspage-v2.schema.json", env!("CARGO_MANIFEST_DIR"));
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    for (file, definition) in [
+        ("api/v2/summary.json", "summary"),
+        ("api/v2/status.json", "status_document"),
+        ("api/v2/components.json", "components_document"),
+        ("api/v2/incidents.json", "incidents_document"),
+        ("api/v2/incidents/unresolved.json", "incidents_document"),
+        ("api/v2/scheduled-maintenances.json", "scheduled_maintenances_document"),
+        ("api/v2/scheduled-maintenances/upcoming.json", "scheduled_maintenances_document"),
+        ("api/v2/scheduled-maintenances/active.json", "scheduled_maintenances_document"),
+    ] {
+        let mut schema = document.clone();
+        schema["$ref"] = serde_json::Value::String(format!("#/$defs/{definition}"));
+        let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schema: {e}"));
+        let instance: serde_json::Value =
+            serde_json::from_slice(&find(&objects, file).bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let errors: Vec<String> =
+            validator.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+        assert!(errors.is_empty(), "{file}: {errors:?}");
+        // The schema is not vacuous: a broken document fails it.
+        let mut broken = instance.clone();
+        broken["page"]["url"] = serde_json::json!("not a url");
+        assert!(!validator.is_valid(&broken), "{file}: the schema accepted a broken page url");
+    }
+}
