@@ -286,55 +286,39 @@ fn build_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(e.to_string())
 }
 
+/// The SDK's request builders (PutItem, UpdateItem, the transaction's Put, …) are
+/// unrelated types that set a condition through methods of the same names; this applies
+/// an [`Expression`] to any of them.
+macro_rules! conditioned {
+    ($builder:expr, $e:expr) => {
+        $builder
+            .set_condition_expression($e.text.clone())
+            .set_expression_attribute_names($e.names())
+            .set_expression_attribute_values($e.values())
+    };
+}
+
 impl DynamoDbStore {
     fn transact_item(&self, write: &Write) -> StoreResult<TransactWriteItem> {
         let builder = TransactWriteItem::builder();
         Ok(match write {
             Write::Put { item, condition } => {
                 let e = Expression::condition(condition);
-                builder
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item_map(item)))
-                            .set_condition_expression(e.text.clone())
-                            .set_expression_attribute_names(e.names())
-                            .set_expression_attribute_values(e.values())
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build()
+                let put = Put::builder().table_name(&self.table).set_item(Some(item_map(item)));
+                builder.put(conditioned!(put, e).build().map_err(build_error)?).build()
             }
             Write::Update(update) => {
                 let (text, e) = update_expression(update);
-                builder
-                    .update(
-                        DynamoUpdate::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key_map(&update.key)))
-                            .update_expression(text)
-                            .set_condition_expression(e.text.clone())
-                            .set_expression_attribute_names(e.names())
-                            .set_expression_attribute_values(e.values())
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build()
+                let change = DynamoUpdate::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_map(&update.key)))
+                    .update_expression(text);
+                builder.update(conditioned!(change, e).build().map_err(build_error)?).build()
             }
             Write::Delete { key, condition } => {
                 let e = Expression::condition(condition);
-                builder
-                    .delete(
-                        Delete::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key_map(key)))
-                            .set_condition_expression(e.text.clone())
-                            .set_expression_attribute_names(e.names())
-                            .set_expression_attribute_values(e.values())
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build()
+                let delete = Delete::builder().table_name(&self.table).set_key(Some(key_map(key)));
+                builder.delete(conditioned!(delete, e).build().map_err(build_error)?).build()
             }
             Write::Check { key, condition } => {
                 // DynamoDB requires a condition on a check; "no condition" is a check
@@ -344,18 +328,8 @@ impl DynamoDbStore {
                     e.names.insert("#cpk".into(), "pk".into());
                     e.text = Some("attribute_exists(#cpk) OR attribute_not_exists(#cpk)".into());
                 }
-                builder
-                    .condition_check(
-                        ConditionCheck::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key_map(key)))
-                            .set_condition_expression(e.text.clone())
-                            .set_expression_attribute_names(e.names())
-                            .set_expression_attribute_values(e.values())
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build()
+                let check = ConditionCheck::builder().table_name(&self.table).set_key(Some(key_map(key)));
+                builder.condition_check(conditioned!(check, e).build().map_err(build_error)?).build()
             }
         })
     }
@@ -382,16 +356,8 @@ impl Store for DynamoDbStore {
     async fn put(&self, item: Item, condition: Condition) -> StoreResult<()> {
         validate::item(&item)?;
         let e = Expression::condition(&condition);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item_map(&item)))
-            .set_condition_expression(e.text.clone())
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await
-            .map_err(classify)?;
+        let request = self.client.put_item().table_name(&self.table).set_item(Some(item_map(&item)));
+        conditioned!(request, e).send().await.map_err(classify)?;
         Ok(())
     }
 
@@ -399,19 +365,14 @@ impl Store for DynamoDbStore {
     async fn update(&self, update: Update) -> StoreResult<Item> {
         validate::update(&update)?;
         let (text, e) = update_expression(&update);
-        let out = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_map(&update.key)))
             .update_expression(text)
-            .set_condition_expression(e.text.clone())
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(classify)?;
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        let out = conditioned!(request, e).send().await.map_err(classify)?;
         let attrs = out.attributes().ok_or_else(|| StoreError::Corrupt("update returned no item".into()))?;
         let mut full = attrs.clone();
         full.extend(key_map(&update.key));
@@ -422,16 +383,8 @@ impl Store for DynamoDbStore {
     async fn delete(&self, key: &Key, condition: Condition) -> StoreResult<()> {
         validate::key(key)?;
         let e = Expression::condition(&condition);
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(key)))
-            .set_condition_expression(e.text.clone())
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await
-            .map_err(classify)?;
+        let request = self.client.delete_item().table_name(&self.table).set_key(Some(key_map(key)));
+        conditioned!(request, e).send().await.map_err(classify)?;
         Ok(())
     }
 
