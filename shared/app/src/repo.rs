@@ -1,6 +1,6 @@
 //! The single-table design: how every record maps onto items of the storage port.
-//! Written once, over the port, for both adapters. `docs/table-design.md` in the
-//! README mirrors this list.
+//! Written once, over the port, for both adapters. The README's table design mirrors
+//! this list.
 //!
 //! | pk              | sk            | what                                        |
 //! |-----------------|---------------|---------------------------------------------|
