@@ -90,7 +90,7 @@ async fn race(bucket: Arc<dyn SiteBucket>, service: &Service, rounds: usize) {
         for object in render(&new) {
             let stored = ok(bucket.read(&object.path).await).map(|(b, _)| b);
             assert!(
-                stored.as_deref() == Some(object.bytes.as_slice()),
+                stored.as_deref() == Some(&object.bytes[..]),
                 "round {round}: {} is not the newer state's",
                 object.path
             );

@@ -30,7 +30,7 @@ fn find<'a>(objects: &'a [SiteObject], path: &str) -> &'a SiteObject {
 }
 
 fn text(o: &SiteObject) -> String {
-    String::from_utf8(o.bytes.clone()).unwrap_or_else(|e| panic!("{}: {e}", o.path))
+    String::from_utf8(o.bytes.to_vec()).unwrap_or_else(|e| panic!("{}: {e}", o.path))
 }
 
 /// A page with two groups, a resolved incident and an open one; private markers in every
@@ -274,8 +274,7 @@ async fn the_feeds_parse_back_with_stable_ids_and_links() {
     let snap = snapshot(&service).await;
     let objects = render(&snap);
     for path in ["history.atom", "history.rss"] {
-        let feed =
-            feed_rs::parser::parse(find(&objects, path).bytes.as_slice()).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let feed = feed_rs::parser::parse(&find(&objects, path).bytes[..]).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(feed.entries.len(), 2, "{path}");
         for (entry, record) in feed.entries.iter().zip(&snap.incidents) {
             let link = format!("https://status.acme.test/incidents/{}.html", record.incident.id);

@@ -17,6 +17,7 @@
 
 use crate::bucket::{BucketError, Precondition, SiteBucket, Upload};
 use beacon_site::{RenderCache, SiteObject, Snapshot, render_cached};
+use futures::stream::{self, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -63,7 +64,23 @@ pub struct PublishReport {
 }
 
 /// Path → (bytes, SHA-256 hex) of the last publish.
-type PublishedBytes = std::collections::HashMap<String, (Vec<u8>, String)>;
+type PublishedBytes = std::collections::HashMap<String, (bytes::Bytes, Arc<str>)>;
+
+/// How many objects are written (or deleted) at once: a changed incident touches about
+/// ten, so they all go out together, and a first publish of thousands stays bounded.
+const WRITES_AT_ONCE: usize = 16;
+
+enum Written {
+    Tag(String),
+    /// A newer publisher took over.
+    Superseded,
+}
+
+enum Outcome {
+    Written(String, Arc<str>, String),
+    Superseded,
+    Unchanged,
+}
 
 #[derive(Clone, Debug)]
 pub struct Publisher {
@@ -72,6 +89,11 @@ pub struct Publisher {
     /// bytes is far cheaper than hashing them again, and most objects do not change.
     last: Arc<std::sync::Mutex<PublishedBytes>>,
     renderer: Arc<std::sync::Mutex<RenderCache>>,
+    /// The manifest this publisher last wrote, with its entity tag: the next claim is
+    /// conditioned on that tag, so while nobody else publishes, the manifest is never
+    /// read back and parsed. Any other writer changes the tag and the claim falls back
+    /// to reading.
+    written: Arc<std::sync::Mutex<Option<(Manifest, String)>>>,
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -80,21 +102,33 @@ fn sha(bytes: &[u8]) -> String {
 
 impl Publisher {
     pub fn new(bucket: Arc<dyn SiteBucket>) -> Self {
-        Self { bucket, last: Arc::default(), renderer: Arc::default() }
+        Self { bucket, last: Arc::default(), renderer: Arc::default(), written: Arc::default() }
     }
 
-    fn hashes(&self, objects: &[SiteObject]) -> Vec<String> {
+    fn hashes(&self, objects: &[SiteObject]) -> Vec<Arc<str>> {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let hashes: Vec<String> = objects
+        let hashes: Vec<Arc<str>> = objects
             .iter()
             .map(|o| match last.get(&o.path) {
+                // An object from the render cache is the very same buffer.
+                Some((bytes, hash)) if bytes.as_ptr() == o.bytes.as_ptr() && bytes.len() == o.bytes.len() => {
+                    hash.clone()
+                }
                 Some((bytes, hash)) if *bytes == o.bytes => hash.clone(),
-                _ => sha(&o.bytes),
+                _ => Arc::from(sha(&o.bytes)),
             })
             .collect();
-        last.clear();
+        if last.len() != objects.len() {
+            let keep: std::collections::HashSet<&str> = objects.iter().map(|o| o.path.as_str()).collect();
+            last.retain(|path, _| keep.contains(path.as_str()));
+        }
         for (o, h) in objects.iter().zip(&hashes) {
-            last.insert(o.path.clone(), (o.bytes.clone(), h.clone()));
+            match last.get_mut(&o.path) {
+                Some(entry) => *entry = (o.bytes.clone(), h.clone()),
+                None => {
+                    last.insert(o.path.clone(), (o.bytes.clone(), h.clone()));
+                }
+            }
         }
         hashes
     }
@@ -119,6 +153,48 @@ impl Publisher {
             .await
     }
 
+    /// Writes one object unless the bucket already holds these bytes; `None` when it did.
+    async fn write_if_changed(
+        &self,
+        object: &SiteObject,
+        hash: &str,
+        previous: Option<&ManifestEntry>,
+        manifest_complete: bool,
+        version: i64,
+    ) -> Result<Option<Written>, PublishError> {
+        if let Some(p) = previous.filter(|p| p.sha256 == hash && p.etag.is_some()) {
+            // After an interrupted publish the bucket may hold something else.
+            if manifest_complete || self.bucket.etag(&object.path).await? == p.etag {
+                return Ok(None);
+            }
+        }
+        let mut precondition = match previous.and_then(|p| p.etag.clone()) {
+            Some(etag) => Precondition::IfMatch(etag),
+            None => Precondition::IfNoneMatch,
+        };
+        let upload = Upload {
+            path: &object.path,
+            bytes: &object.bytes,
+            content_type: object.content_type,
+            cache_control: object.cache_control,
+        };
+        loop {
+            match self.bucket.write(upload.clone(), precondition.clone()).await {
+                Ok(etag) => return Ok(Some(Written::Tag(etag))),
+                Err(BucketError::PreconditionFailed(_)) => {
+                    if self.newer_than(version).await? {
+                        return Ok(Some(Written::Superseded));
+                    }
+                    precondition = match self.bucket.etag(&object.path).await? {
+                        Some(etag) => Precondition::IfMatch(etag),
+                        None => Precondition::IfNoneMatch,
+                    };
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     async fn newer_than(&self, version: i64) -> Result<bool, PublishError> {
         Ok(self.manifest().await?.is_some_and(|(m, _)| m.version > version))
     }
@@ -133,10 +209,16 @@ impl Publisher {
     }
 
     pub async fn publish_objects(&self, objects: &[SiteObject], version: i64) -> Result<PublishReport, PublishError> {
-        // 1 and 2: read and claim.
+        // 1 and 2: read and claim; the first attempt trusts the manifest this publisher
+        // wrote last, and its conditional write proves it is still the bucket's.
         let mut claimed = None;
+        let mut remembered = self.written.lock().unwrap_or_else(|p| p.into_inner()).take();
         for _ in 0..CLAIM_ATTEMPTS {
-            let (old, precondition) = match self.manifest().await? {
+            let current = match remembered.take() {
+                Some(known) => Some(known),
+                None => self.manifest().await?,
+            };
+            let (old, precondition) = match current {
                 Some((m, _)) if m.version >= version => {
                     return Ok(PublishReport { superseded: true, ..Default::default() });
                 }
@@ -155,60 +237,64 @@ impl Publisher {
         }
         let Some((old, mut manifest, manifest_etag)) = claimed else { return Err(PublishError::Contended) };
 
-        // 3: write what changed, delete what is gone.
+        // 3: write what changed and delete what is gone, several objects at a time (each
+        // object's writes stay in order; different objects do not depend on each other).
         let mut report = PublishReport::default();
         let hashes = self.hashes(objects);
-        for (object, hash) in objects.iter().zip(hashes) {
-            let previous = old.objects.get(&object.path);
-            if let Some(p) = previous.filter(|p| p.sha256 == hash && p.etag.is_some()) {
-                // After an interrupted publish the bucket may hold something else.
-                if old.complete || self.bucket.etag(&object.path).await? == p.etag {
-                    continue;
+        let old = &old;
+        // The futures are made first and then streamed: mapping inside the stream makes
+        // closures over borrowed data that the compiler cannot prove `Send` for.
+        let writes: Vec<_> = objects
+            .iter()
+            .zip(hashes)
+            .map(|(object, hash)| async move {
+                let previous = old.objects.get(&object.path);
+                Ok(match self.write_if_changed(object, &hash, previous, old.complete, version).await? {
+                    Some(Written::Tag(etag)) => Outcome::Written(object.path.clone(), hash, etag),
+                    Some(Written::Superseded) => Outcome::Superseded,
+                    None => Outcome::Unchanged,
+                })
+            })
+            .collect();
+        let outcomes: Vec<Result<Outcome, PublishError>> =
+            stream::iter(writes).buffer_unordered(WRITES_AT_ONCE).collect().await;
+        let mut superseded = false;
+        for outcome in outcomes {
+            match outcome? {
+                Outcome::Written(path, sha256, etag) => {
+                    manifest
+                        .objects
+                        .insert(path.clone(), ManifestEntry { sha256: sha256.to_string(), etag: Some(etag) });
+                    report.written.push(path);
                 }
+                Outcome::Superseded => superseded = true,
+                Outcome::Unchanged => {}
             }
-            let mut precondition = match previous.and_then(|p| p.etag.clone()) {
-                Some(etag) => Precondition::IfMatch(etag),
-                None => Precondition::IfNoneMatch,
-            };
-            let upload = Upload {
-                path: &object.path,
-                bytes: &object.bytes,
-                content_type: object.content_type,
-                cache_control: object.cache_control,
-            };
-            let etag = loop {
-                match self.bucket.write(upload.clone(), precondition.clone()).await {
-                    Ok(etag) => break etag,
-                    Err(BucketError::PreconditionFailed(_)) => {
-                        if self.newer_than(version).await? {
-                            return Ok(PublishReport { superseded: true, ..report });
-                        }
-                        precondition = match self.bucket.etag(&object.path).await? {
-                            Some(etag) => Precondition::IfMatch(etag),
-                            None => Precondition::IfNoneMatch,
-                        };
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            };
-            manifest.objects.insert(object.path.clone(), ManifestEntry { sha256: hash, etag: Some(etag) });
-            report.written.push(object.path.clone());
         }
-        let keep: std::collections::BTreeSet<&str> = objects.iter().map(|o| o.path.as_str()).collect();
-        let gone: Vec<String> = old.objects.keys().filter(|p| !keep.contains(p.as_str())).cloned().collect();
-        for path in gone {
+        if superseded {
+            return Ok(PublishReport { superseded: true, ..report });
+        }
+        let keep: std::collections::HashSet<&str> = objects.iter().map(|o| o.path.as_str()).collect();
+        let gone: Vec<&String> = old.objects.keys().filter(|p| !keep.contains(p.as_str())).collect();
+        if !gone.is_empty() {
             if self.newer_than(version).await? {
                 return Ok(PublishReport { superseded: true, ..report });
             }
-            self.bucket.delete(&path).await?;
-            manifest.objects.remove(&path);
-            report.deleted.push(path);
+            let deletes: Vec<_> =
+                gone.into_iter().map(|path| async move { self.bucket.delete(path).await.map(|()| path) }).collect();
+            let deleted: Vec<Result<&String, BucketError>> =
+                stream::iter(deletes).buffer_unordered(WRITES_AT_ONCE).collect().await;
+            for path in deleted {
+                let path = path?;
+                manifest.objects.remove(path);
+                report.deleted.push(path.clone());
+            }
         }
 
         // 4: record the tags, unless a newer publisher claimed meanwhile.
         manifest.complete = true;
         match self.write_manifest(&manifest, Precondition::IfMatch(manifest_etag)).await {
-            Ok(_) => {}
+            Ok(etag) => *self.written.lock().unwrap_or_else(|p| p.into_inner()) = Some((manifest, etag)),
             Err(BucketError::PreconditionFailed(_)) => report.superseded = true,
             Err(e) => return Err(e.into()),
         }

@@ -4,6 +4,7 @@ use crate::statuspage;
 use crate::uptime;
 use askama::Template;
 use beacon_domain::PageIndicator;
+use bytes::Bytes;
 use jiff::Timestamp;
 
 /// One generated file.
@@ -11,7 +12,8 @@ use jiff::Timestamp;
 pub struct SiteObject {
     /// Relative path, e.g. `incidents/01J….html`.
     pub path: String,
-    pub bytes: Vec<u8>,
+    /// Shared, so the render cache and the publisher keep an object without copying it.
+    pub bytes: Bytes,
     pub content_type: &'static str,
     pub cache_control: &'static str,
 }
@@ -207,29 +209,24 @@ fn incident_view(s: &Snapshot, r: &IncidentRecord) -> IncidentView {
     }
 }
 
-fn render_template(t: &impl Template, path: &str) -> Vec<u8> {
+fn render_template(t: &impl Template, path: &str) -> Bytes {
     // Rendering only fails on a formatting error of our own types; an empty page is
     // better than a panic in the publisher, and the snapshot tests catch it.
-    t.render().map(String::into_bytes).unwrap_or_else(|e| format!("render error in {path}: {e}").into_bytes())
+    t.render().map(Bytes::from).unwrap_or_else(|e| Bytes::from(format!("render error in {path}: {e}")))
 }
 
-/// JSON with `<`, `>` and `&` written as `\u` escapes: the same data for every JSON
-/// reader, and nothing a browser sniffing the file as HTML could run.
-fn json_bytes(value: &serde_json::Value) -> Vec<u8> {
-    let text = serde_json::to_string(value).unwrap_or_default();
-    text.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026").into_bytes()
-}
-
-fn html(path: String, bytes: Vec<u8>) -> SiteObject {
+fn html(path: String, bytes: Bytes) -> SiteObject {
     SiteObject { path, bytes, content_type: "text/html; charset=utf-8", cache_control: SHORT_CACHE }
 }
 
-/// Keeps the incident pages of the last render: an incident page depends only on its
-/// incident (whose version changes with every update), the page's name and the names of
-/// components, so an unchanged one need not be rendered again.
+/// Keeps the incident and history pages of the last render. An incident page depends
+/// only on its incident (whose version changes with every update), the page's name and
+/// the names of components; a month of history only on what it lists of its incidents.
+/// So an unchanged one need not be rendered again.
 #[derive(Debug, Default)]
 pub struct RenderCache {
     incident_pages: std::collections::HashMap<beacon_domain::IncidentId, (u64, u64, SiteObject)>,
+    history_pages: std::collections::HashMap<String, (u64, SiteObject)>,
 }
 
 fn context_fingerprint(s: &Snapshot) -> u64 {
@@ -283,21 +280,22 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
             latest_html: r.updates.last().map(|u| markdown::render(u.message.as_str())).unwrap_or_default(),
         })
         .collect();
+    let uptime_days = uptime::days_by_component(&s.components, &s.incidents, now);
+    let first = uptime::window_start(now).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let dates: Vec<String> =
+        (0..uptime::DAYS).map(|n| first.checked_add(jiff::Span::new().days(n)).unwrap_or(first).to_string()).collect();
     let component_view = |c: &beacon_domain::Component| {
-        let days = uptime::days(c.id, c.created_at, &s.incidents, now);
-        let first = now.checked_sub(jiff::SignedDuration::from_hours(24 * (uptime::DAYS - 1))).unwrap_or(now);
+        let days = uptime_days.get(&c.id).map_or(&[][..], Vec::as_slice);
         ComponentView {
             name: c.name.to_string(),
             description: c.description.to_string(),
             status: c.status.as_str(),
             status_label: c.status.label(),
-            uptime: format!("{:.2}%", uptime::uptime(&days) * 100.0),
+            uptime: format!("{:.2}%", uptime::uptime(days) * 100.0),
             bars: days
                 .iter()
-                .enumerate()
-                .map(|(n, d)| {
-                    let date = first.checked_add(jiff::SignedDuration::from_hours(24 * n as i64)).unwrap_or(now);
-                    let date = date.strftime("%Y-%m-%d");
+                .zip(&dates)
+                .map(|(d, date)| {
                     let title = match d.class() {
                         "none" => format!("{date}: no data"),
                         "ok" => format!("{date}: no downtime"),
@@ -332,23 +330,25 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         groups.push(GroupView { name: None, components: ungrouped });
     }
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let days = (0..PAST_DAYS)
+    let mut days: Vec<DayView> = (0..PAST_DAYS)
         .map(|back| {
             let date = today.checked_sub(jiff::Span::new().days(back)).unwrap_or(today);
-            let incidents = s
-                .incidents
-                .iter()
-                .filter(|r| r.incident.created_at.to_zoned(jiff::tz::TimeZone::UTC).date() == date)
-                .map(|r| DayEntry {
-                    id: r.incident.id.to_string(),
-                    title: r.incident.title.to_string(),
-                    status: r.incident.status.label(),
-                    impact: r.incident.impact.as_str(),
-                })
-                .collect();
-            DayView { date: date.strftime("%B %-d, %Y").to_string(), incidents }
+            DayView { date: date.strftime("%B %-d, %Y").to_string(), incidents: Vec::new() }
         })
         .collect();
+    // One pass: only incidents started in the last PAST_DAYS days land on a day.
+    for r in &s.incidents {
+        let date = r.incident.created_at.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let back = today.since(date).map_or(-1, |span| i64::from(span.get_days()));
+        if let Some(day) = usize::try_from(back).ok().and_then(|b| days.get_mut(b)) {
+            day.incidents.push(DayEntry {
+                id: r.incident.id.to_string(),
+                title: r.incident.title.to_string(),
+                status: r.incident.status.label(),
+                impact: r.incident.impact.as_str(),
+            });
+        }
+    }
     let index = IndexPage {
         title: format!("{} status", s.page.name),
         root: "",
@@ -376,9 +376,17 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
     cache.incident_pages = pages;
 
     // history/ by month, newest first
-    let month = |t: Timestamp| t.strftime("%Y-%m").to_string();
-    let mut months: Vec<String> = s.incidents.iter().map(|r| month(r.incident.created_at)).collect();
-    months.dedup();
+    // Incidents come newest first, so the month sought is almost always the last one.
+    let mut by_month: Vec<(String, Vec<&IncidentRecord>)> = Vec::new();
+    for r in &s.incidents {
+        let m = r.incident.created_at.strftime("%Y-%m").to_string();
+        match by_month.iter_mut().rev().find(|(month, _)| *month == m) {
+            Some((_, records)) => records.push(r),
+            None => by_month.push((m, vec![r])),
+        }
+    }
+    by_month.sort_by(|a, b| b.0.cmp(&a.0));
+    let months: Vec<String> = by_month.iter().map(|(m, _)| m.clone()).collect();
     let entry = |r: &IncidentRecord| HistoryEntry {
         id: r.incident.id.to_string(),
         title: r.incident.title.to_string(),
@@ -396,7 +404,25 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         entries: Vec::new(),
     };
     out.push(html("history/index.html".into(), render_template(&history_index, "history/index.html")));
-    for m in &months {
+    let mut history_pages = std::collections::HashMap::with_capacity(by_month.len());
+    for (m, records) in &by_month {
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (context, &months).hash(&mut h);
+            for r in records {
+                let i = &r.incident;
+                (i.id, i.title.as_str(), i.status, i.impact, i.created_at).hash(&mut h);
+            }
+            h.finish()
+        };
+        if let Some((cached, object)) = cache.history_pages.remove(m)
+            && cached == fingerprint
+        {
+            out.push(object.clone());
+            history_pages.insert(m.clone(), (fingerprint, object));
+            continue;
+        }
         let page = HistoryPage {
             title: format!("Incidents in {m} · {}", s.page.name),
             root: "../",
@@ -404,11 +430,14 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
             updated: None,
             heading: format!("Incidents in {m}"),
             months: months.clone(),
-            entries: s.incidents.iter().filter(|r| month(r.incident.created_at) == *m).map(entry).collect(),
+            entries: records.iter().copied().map(entry).collect(),
         };
         let path = format!("history/{m}.html");
-        out.push(html(path.clone(), render_template(&page, &path)));
+        let object = html(path.clone(), render_template(&page, &path));
+        out.push(object.clone());
+        history_pages.insert(m.clone(), (fingerprint, object));
     }
+    cache.history_pages = history_pages;
 
     // Feeds: the 50 newest incidents, each with its updates.
     let entries: Vec<FeedEntry> = s
@@ -453,10 +482,10 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
     });
 
     // Statuspage v2 JSON
-    for (path, value) in statuspage::files(s) {
+    for (path, bytes) in statuspage::files(s) {
         out.push(SiteObject {
-            path,
-            bytes: json_bytes(&value),
+            path: path.into(),
+            bytes: bytes.into(),
             content_type: "application/json",
             cache_control: SHORT_CACHE,
         });

@@ -184,49 +184,116 @@ pub fn page(s: &Snapshot) -> Page<'_> {
     }
 }
 
-/// Every file of the v2 API, as (path, JSON value).
-pub fn files(s: &Snapshot) -> Vec<(String, serde_json::Value)> {
+#[derive(Serialize)]
+struct PageAndStatus<'a> {
+    page: &'a Page<'a>,
+    status: &'a Status<'a>,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    page: &'a Page<'a>,
+    components: &'a [ComponentJson<'a>],
+    incidents: &'a [IncidentJson<'a>],
+    scheduled_maintenances: [(); 0],
+    status: &'a Status<'a>,
+}
+
+#[derive(Serialize)]
+struct Components<'a> {
+    page: &'a Page<'a>,
+    components: &'a [ComponentJson<'a>],
+}
+
+#[derive(Serialize)]
+struct Incidents<'a> {
+    page: &'a Page<'a>,
+    incidents: &'a [IncidentJson<'a>],
+}
+
+#[derive(Serialize)]
+struct Maintenances<'a> {
+    page: &'a Page<'a>,
+    scheduled_maintenances: [(); 0],
+}
+
+/// Writes JSON strings with `<`, `>` and `&` as `\u` escapes: the same data for every
+/// JSON reader, and nothing a browser sniffing the file as HTML could run.
+struct HtmlSafe;
+
+impl serde_json::ser::Formatter for HtmlSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(['<', '>', '&']) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let escape: &[u8] = match rest.as_bytes()[at] {
+                b'<' => b"\\u003c",
+                b'>' => b"\\u003e",
+                _ => b"\\u0026",
+            };
+            writer.write_all(escape)?;
+            rest = &rest[at + 1..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
+fn to_bytes(value: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, HtmlSafe);
+    // Serialising these plain structs into memory cannot fail.
+    if value.serialize(&mut serializer).is_err() {
+        out.clear();
+    }
+    out
+}
+
+/// Every file of the v2 API, as (path, JSON bytes).
+pub fn files(s: &Snapshot) -> Vec<(&'static str, Vec<u8>)> {
     let status = s.status();
-    let status_json = Status { indicator: status.indicator.as_str(), description: &status.description };
+    let status = Status { indicator: status.indicator.as_str(), description: &status.description };
+    let page = page(s);
+    let components = components(s);
     let unresolved: Vec<_> = s.open_incidents().map(|r| incident(s, r)).collect();
     let newest: Vec<_> = s.incidents.iter().take(50).map(|r| incident(s, r)).collect();
-    let empty: Vec<serde_json::Value> = Vec::new();
-    let value = |v: serde_json::Result<serde_json::Value>| v.unwrap_or(serde_json::Value::Null);
+    let maintenances = to_bytes(&Maintenances { page: &page, scheduled_maintenances: [] });
     vec![
         (
-            "api/v2/summary.json".into(),
-            value(serde_json::to_value(serde_json::json!({
-                "page": page(s), "components": components(s), "incidents": unresolved,
-                "scheduled_maintenances": empty, "status": status_json,
-            }))),
+            "api/v2/summary.json",
+            to_bytes(&Summary {
+                page: &page,
+                components: &components,
+                incidents: &unresolved,
+                scheduled_maintenances: [],
+                status: &status,
+            }),
         ),
-        (
-            "api/v2/status.json".into(),
-            value(serde_json::to_value(serde_json::json!({"page": page(s), "status": status_json}))),
-        ),
-        (
-            "api/v2/components.json".into(),
-            value(serde_json::to_value(serde_json::json!({"page": page(s), "components": components(s)}))),
-        ),
-        (
-            "api/v2/incidents.json".into(),
-            value(serde_json::to_value(serde_json::json!({"page": page(s), "incidents": newest}))),
-        ),
-        (
-            "api/v2/incidents/unresolved.json".into(),
-            value(serde_json::to_value(serde_json::json!({"page": page(s), "incidents": unresolved}))),
-        ),
-        (
-            "api/v2/scheduled-maintenances.json".into(),
-            value(serde_json::to_value(serde_json::json!({"page": page(s), "scheduled_maintenances": empty}))),
-        ),
-        (
-            "api/v2/scheduled-maintenances/upcoming.json".into(),
-            value(serde_json::to_value(serde_json::json!({"page": page(s), "scheduled_maintenances": empty}))),
-        ),
-        (
-            "api/v2/scheduled-maintenances/active.json".into(),
-            value(serde_json::to_value(serde_json::json!({"page": page(s), "scheduled_maintenances": empty}))),
-        ),
+        ("api/v2/status.json", to_bytes(&PageAndStatus { page: &page, status: &status })),
+        ("api/v2/components.json", to_bytes(&Components { page: &page, components: &components })),
+        ("api/v2/incidents.json", to_bytes(&Incidents { page: &page, incidents: &newest })),
+        ("api/v2/incidents/unresolved.json", to_bytes(&Incidents { page: &page, incidents: &unresolved })),
+        ("api/v2/scheduled-maintenances.json", maintenances.clone()),
+        ("api/v2/scheduled-maintenances/upcoming.json", maintenances.clone()),
+        ("api/v2/scheduled-maintenances/active.json", maintenances),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_escape_markup_characters_and_stay_the_same_json() {
+        let text = "<script>alert(\"a & b\")</script> é ✓";
+        let bytes = to_bytes(&serde_json::json!({ "t": text }));
+        let raw = String::from_utf8_lossy(&bytes);
+        assert!(!raw.contains(['<', '>', '&']), "{raw}");
+        assert!(raw.contains("\\u003cscript\\u003e"), "{raw}");
+        let back: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        assert_eq!(back["t"], text);
+    }
 }

@@ -4,8 +4,9 @@
 //! in the period. Degraded performance is shown on the bars but is not downtime.
 
 use crate::snapshot::IncidentRecord;
-use beacon_domain::{ComponentId, ComponentStatus, IncidentStatus};
+use beacon_domain::{Component, ComponentId, ComponentStatus, IncidentStatus};
 use jiff::{SignedDuration, Timestamp};
+use std::collections::HashMap;
 
 pub const DAYS: i64 = 90;
 const DAY: SignedDuration = SignedDuration::from_hours(24);
@@ -36,49 +37,82 @@ impl Day {
     }
 }
 
-/// The intervals during which an incident imposed a status on the component, replayed
-/// from its public updates (each carries the component changes and the status).
-fn segments(
-    record: &IncidentRecord,
-    component: ComponentId,
-    now: Timestamp,
-) -> Vec<(Timestamp, Timestamp, ComponentStatus)> {
-    let mut out = Vec::new();
-    let mut imposed: Option<ComponentStatus> = None;
+/// A span during which an incident imposed a status on a component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Segment {
+    from: Timestamp,
+    to: Timestamp,
+    status: ComponentStatus,
+}
+
+/// The start of the oldest day shown: midnight UTC, [`DAYS`]` - 1` days before today.
+pub fn window_start(now: Timestamp) -> Timestamp {
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).start_of_day().map(|z| z.timestamp()).unwrap_or(now);
+    today.checked_sub(DAY * (DAYS - 1) as i32).unwrap_or(today)
+}
+
+/// Replays one incident's public updates (each carries the component changes and the
+/// incident status) into the spans during which it imposed a status on each component.
+fn replay(record: &IncidentRecord, now: Timestamp, out: &mut HashMap<ComponentId, Vec<Segment>>) {
+    let mut imposed: Vec<(ComponentId, ComponentStatus)> = Vec::new();
     let mut open = true;
     let mut since: Option<Timestamp> = None;
     for update in &record.updates {
-        let current = if open { imposed } else { None };
-        if let (Some(status), Some(start)) = (current, since) {
-            out.push((start, update.created_at, status));
+        if let (true, Some(from)) = (open, since) {
+            for &(component, status) in &imposed {
+                out.entry(component).or_default().push(Segment { from, to: update.created_at, status });
+            }
         }
-        for change in update.affected_components.iter().filter(|c| c.id == component) {
-            imposed = change.new;
+        for change in &update.affected_components {
+            imposed.retain(|(c, _)| *c != change.id);
+            if let Some(status) = change.new {
+                imposed.push((change.id, status));
+            }
         }
         open = update.status != IncidentStatus::Resolved;
         since = Some(update.created_at);
     }
-    if let (true, Some(status), Some(start)) = (open, imposed, since) {
-        out.push((start, now, status));
+    if let (true, Some(from)) = (open, since) {
+        for &(component, status) in &imposed {
+            out.entry(component).or_default().push(Segment { from, to: now, status });
+        }
     }
-    out
 }
 
-/// The last [`DAYS`] days (oldest first, the last one being today) for one component.
-pub fn days(component: ComponentId, created_at: Timestamp, incidents: &[IncidentRecord], now: Timestamp) -> Vec<Day> {
-    let today = now.to_zoned(jiff::tz::TimeZone::UTC).start_of_day().map(|z| z.timestamp()).unwrap_or(now);
-    let all: Vec<_> = incidents.iter().flat_map(|r| segments(r, component, now)).collect();
+/// The last [`DAYS`] days (oldest first, the last one being today) of every component,
+/// from one pass over the incidents that reach into the window.
+pub fn days_by_component(
+    components: &[Component],
+    incidents: &[IncidentRecord],
+    now: Timestamp,
+) -> HashMap<ComponentId, Vec<Day>> {
+    let start = window_start(now);
+    let mut segments: HashMap<ComponentId, Vec<Segment>> = HashMap::new();
+    for record in incidents {
+        // A closed incident last touched before the window imposed nothing inside it.
+        if !record.incident.status.is_open() && record.incident.updated_at < start {
+            continue;
+        }
+        replay(record, now, &mut segments);
+    }
+    components
+        .iter()
+        .map(|c| (c.id, days(c.created_at, segments.get(&c.id).map_or(&[][..], Vec::as_slice), start)))
+        .collect()
+}
+
+fn days(created_at: Timestamp, segments: &[Segment], window_start: Timestamp) -> Vec<Day> {
     (0..DAYS)
-        .map(|back| {
-            let start = today.checked_sub(DAY * (DAYS - 1 - back) as i32).unwrap_or(today);
+        .map(|n| {
+            let start = window_start.checked_add(DAY * n as i32).unwrap_or(window_start);
             let end = start.checked_add(DAY).unwrap_or(start);
             let mut day = Day { no_data: end <= created_at, ..Day::default() };
-            for (from, to, status) in &all {
-                let overlap = (*to.min(&end)).duration_since(*from.max(&start)).as_secs();
+            for segment in segments {
+                let overlap = segment.to.min(end).duration_since(segment.from.max(start)).as_secs();
                 if overlap <= 0 {
                     continue;
                 }
-                match status {
+                match segment.status {
                     ComponentStatus::MajorOutage => day.major += overlap,
                     ComponentStatus::PartialOutage => day.partial += overlap,
                     ComponentStatus::DegradedPerformance => day.degraded += overlap,
@@ -99,4 +133,168 @@ pub fn uptime(days: &[Day]) -> f64 {
     let total = counted.len() as f64 * DAY.as_secs_f64();
     let down: f64 = counted.iter().map(|d| d.major as f64 + 0.3 * d.partial as f64).sum();
     (1.0 - down / total).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use beacon_domain::{
+        Actor, AffectedChange, AffectedComponent, Impact, Incident, IncidentId, IncidentSource, Markdown, Name,
+        PublicUpdate, Title, UpdateId,
+    };
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn component(created_at: Timestamp) -> Component {
+        Component {
+            id: ComponentId::new(ulid::Ulid::new()),
+            name: Name::parse("API").unwrap_or_else(|e| panic!("{e}")),
+            description: beacon_domain::Description::empty(),
+            position: 0,
+            group_id: None,
+            manual_status: ComponentStatus::Operational,
+            status: ComponentStatus::Operational,
+            created_at,
+            updated_at: created_at,
+            version: 1,
+        }
+    }
+
+    /// One public update: when, the incident's status, and a component's new status.
+    type Step<'a> = (&'a str, IncidentStatus, Option<(ComponentId, Option<ComponentStatus>)>);
+
+    fn incident(steps: &[Step<'_>]) -> IncidentRecord {
+        let id = IncidentId::new(ulid::Ulid::new());
+        let updates: Vec<PublicUpdate> = steps
+            .iter()
+            .map(|(time, status, change)| PublicUpdate {
+                id: UpdateId::new(ulid::Ulid::new()),
+                incident_id: id,
+                message: Markdown::parse("update").unwrap_or_else(|e| panic!("{e}")),
+                status: *status,
+                impact: None,
+                affected_components: change
+                    .iter()
+                    .map(|(component, new)| AffectedChange { id: *component, old: None, new: *new })
+                    .collect(),
+                author: Actor::System,
+                created_at: at(time),
+            })
+            .collect();
+        let first = updates.first().map_or(Timestamp::UNIX_EPOCH, |u| u.created_at);
+        let last = updates.last().map_or(first, |u| u.created_at);
+        let status = updates.last().map_or(IncidentStatus::Investigating, |u| u.status);
+        IncidentRecord {
+            incident: Incident {
+                id,
+                title: Title::parse("Outage").unwrap_or_else(|e| panic!("{e}")),
+                status,
+                impact: Impact::Major,
+                components: Vec::<AffectedComponent>::new(),
+                source: IncidentSource::Manual,
+                template_id: None,
+                created_at: first,
+                updated_at: last,
+                identified_at: None,
+                monitoring_at: None,
+                resolved_at: (status == IncidentStatus::Resolved).then_some(last),
+                version: updates.len() as u64,
+            },
+            updates,
+        }
+    }
+
+    const NOW: &str = "2026-06-30T12:00:00Z";
+
+    fn day(days: &[Day], date: &str) -> Day {
+        let start = window_start(at(NOW));
+        let n = at(&format!("{date}T00:00:00Z")).duration_since(start).as_hours() / 24;
+        days[usize::try_from(n).unwrap_or(usize::MAX)]
+    }
+
+    #[test]
+    fn the_window_is_ninety_days_ending_today() {
+        assert_eq!(window_start(at(NOW)), at("2026-04-02T00:00:00Z"));
+    }
+
+    #[test]
+    fn an_outage_counts_from_its_update_to_its_resolution_split_at_midnight() {
+        let api = component(at("2025-01-01T00:00:00Z"));
+        let outage = incident(&[
+            ("2026-06-10T23:00:00Z", IncidentStatus::Investigating, Some((api.id, Some(ComponentStatus::MajorOutage)))),
+            ("2026-06-11T00:30:00Z", IncidentStatus::Identified, None),
+            ("2026-06-11T01:00:00Z", IncidentStatus::Resolved, None),
+        ]);
+        let days = &days_by_component(std::slice::from_ref(&api), &[outage], at(NOW))[&api.id];
+        assert_eq!(days.len(), DAYS as usize);
+        assert_eq!(day(days, "2026-06-10").major, 3600);
+        assert_eq!(day(days, "2026-06-11").major, 3600);
+        assert_eq!(day(days, "2026-06-11").class(), "major");
+        assert_eq!(day(days, "2026-06-12"), Day::default());
+        // 2 h of major outage over 90 days with data.
+        let expected = 1.0 - 7200.0 / (90.0 * 86_400.0);
+        assert!((uptime(days) - expected).abs() < 1e-12, "{}", uptime(days));
+    }
+
+    #[test]
+    fn partial_outage_weighs_less_and_degraded_is_not_downtime() {
+        let api = component(at("2025-01-01T00:00:00Z"));
+        let incidents = [incident(&[
+            (
+                "2026-06-01T10:00:00Z",
+                IncidentStatus::Investigating,
+                Some((api.id, Some(ComponentStatus::PartialOutage))),
+            ),
+            (
+                "2026-06-01T11:00:00Z",
+                IncidentStatus::Monitoring,
+                Some((api.id, Some(ComponentStatus::DegradedPerformance))),
+            ),
+            ("2026-06-01T13:00:00Z", IncidentStatus::Resolved, None),
+        ])];
+        let days = &days_by_component(std::slice::from_ref(&api), &incidents, at(NOW))[&api.id];
+        let june_first = day(days, "2026-06-01");
+        assert_eq!((june_first.major, june_first.partial, june_first.degraded), (0, 3600, 7200));
+        assert_eq!(june_first.class(), "partial");
+        let expected = 1.0 - 0.3 * 3600.0 / (90.0 * 86_400.0);
+        assert!((uptime(days) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn an_open_incident_counts_until_now_and_a_removed_component_stops_counting() {
+        let api = component(at("2025-01-01T00:00:00Z"));
+        let web = component(at("2025-01-01T00:00:00Z"));
+        let open = incident(&[
+            ("2026-06-30T08:00:00Z", IncidentStatus::Investigating, Some((api.id, Some(ComponentStatus::MajorOutage)))),
+            ("2026-06-30T09:00:00Z", IncidentStatus::Identified, Some((web.id, Some(ComponentStatus::MajorOutage)))),
+            ("2026-06-30T10:00:00Z", IncidentStatus::Identified, Some((web.id, None))),
+        ]);
+        let all = days_by_component(&[api.clone(), web.clone()], &[open], at(NOW));
+        assert_eq!(day(&all[&api.id], "2026-06-30").major, 4 * 3600);
+        assert_eq!(day(&all[&web.id], "2026-06-30").major, 3600);
+    }
+
+    #[test]
+    fn days_before_a_component_existed_have_no_data_and_do_not_count() {
+        let api = component(at("2026-06-29T12:00:00Z"));
+        let days = &days_by_component(std::slice::from_ref(&api), &[], at(NOW))[&api.id];
+        assert!(day(days, "2026-06-28").no_data);
+        assert_eq!(day(days, "2026-06-28").class(), "none");
+        assert!(!day(days, "2026-06-29").no_data);
+        assert_eq!(days.iter().filter(|d| !d.no_data).count(), 2);
+        assert_eq!(uptime(days), 1.0);
+    }
+
+    #[test]
+    fn incidents_closed_before_the_window_are_skipped() {
+        let api = component(at("2025-01-01T00:00:00Z"));
+        let old = incident(&[
+            ("2026-01-10T10:00:00Z", IncidentStatus::Investigating, Some((api.id, Some(ComponentStatus::MajorOutage)))),
+            ("2026-01-10T11:00:00Z", IncidentStatus::Resolved, None),
+        ]);
+        let days = &days_by_component(std::slice::from_ref(&api), &[old], at(NOW))[&api.id];
+        assert!(days.iter().all(|d| *d == Day::default()));
+    }
 }
