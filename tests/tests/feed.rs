@@ -124,6 +124,52 @@ async fn the_embedded_feed_delivers_every_change_once_in_order_and_survives_rest
     assert_eq!(publisher.kinds(), ["component"]);
 }
 
+#[tokio::test]
+async fn a_running_consumer_is_woken_by_each_commit_instead_of_waiting_for_its_poll() {
+    use beacon_store::{ChangeFeed as _, Store as _};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}")));
+    let service = Service::new(store.clone(), Arc::new(SystemClock));
+
+    // A write that records no change announces nothing.
+    let appended = store.appended().unwrap_or_else(|| panic!("the embedded feed announces appends"));
+    store.put(Item::new(Key::new("PLAIN", "x")), beacon_store::Condition::None).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!appended.has_changed().unwrap_or(true));
+
+    // A consumer polling only once an hour still sees each change at once.
+    let recorder = Arc::new(Recorder::default());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let consumer = {
+        let (store, recorder) = (store.clone(), recorder.clone());
+        tokio::spawn(async move {
+            beacon_app::feed::run(
+                store.as_ref(),
+                "publisher",
+                recorder.as_ref(),
+                std::time::Duration::from_secs(3600),
+                shutdown,
+            )
+            .await;
+        })
+    };
+    for n in 1..=3 {
+        service
+            .create_component(member(), NewComponent { name: format!("Component {n}"), ..Default::default() })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while recorder.kinds().len() < n {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(seen.is_ok(), "change {n} was not delivered without a poll");
+    }
+    assert!(appended.has_changed().unwrap_or(false));
+    let _ = stop.send(true);
+    consumer.await.unwrap_or_else(|e| panic!("{e}"));
+}
+
 fn from_stream(name: &str, value: &StreamValue) -> Value {
     match value {
         StreamValue::S(s) => Value::S(s.clone()),

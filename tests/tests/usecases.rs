@@ -499,6 +499,84 @@ pub async fn concurrent_writers_lose_no_update(service: Service) {
     assert_eq!(Some(status_of(&service, api).await), imposed);
 }
 
+/// Counts the reads that reach the store.
+#[derive(Debug)]
+struct CountingStore {
+    inner: Arc<dyn Store>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingStore {
+    fn reads(&self) -> usize {
+        self.reads.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for CountingStore {
+    async fn get(&self, key: &beacon_store::Key) -> beacon_store::StoreResult<Option<beacon_store::Item>> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: beacon_store::Item, condition: beacon_store::Condition) -> beacon_store::StoreResult<()> {
+        self.inner.put(item, condition).await
+    }
+    async fn update(&self, update: beacon_store::Update) -> beacon_store::StoreResult<beacon_store::Item> {
+        self.inner.update(update).await
+    }
+    async fn delete(
+        &self,
+        key: &beacon_store::Key,
+        condition: beacon_store::Condition,
+    ) -> beacon_store::StoreResult<()> {
+        self.inner.delete(key, condition).await
+    }
+    async fn transact(&self, writes: Vec<beacon_store::Write>) -> beacon_store::StoreResult<()> {
+        self.inner.transact(writes).await
+    }
+    async fn query(&self, query: Query) -> beacon_store::StoreResult<beacon_store::Page> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.query(query).await
+    }
+}
+
+pub async fn the_public_state_rereads_only_changed_incidents(service: Service) {
+    let counting = Arc::new(CountingStore { inner: service.store().clone(), reads: Default::default() });
+    let service = Service::new(counting.clone(), service.clock().clone());
+    let api = component(&service, "API").await;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let reported = ok(service
+            .report_incident(
+                member(),
+                ReportIncident {
+                    title: Some(format!("Incident {n}")),
+                    message: Some("Looking.".into()),
+                    components: Some(vec![AffectedComponent { id: api, status: ComponentStatus::PartialOutage }]),
+                    ..Default::default()
+                },
+            )
+            .await);
+        ids.push(reported.incident.id);
+    }
+    counting.reads();
+
+    let first = ok(service.public_state().await);
+    assert_eq!(first.incidents.len(), 12);
+    // The listing, then an incident and its updates for each, then groups and components.
+    assert_eq!(counting.reads(), 1 + 12 * 2 + 2);
+
+    let resolve = PostUpdate { message: "Fixed.".into(), status: Some(IncidentStatus::Resolved), ..Default::default() };
+    ok(service.post_update(member(), ids[3], None, resolve).await);
+    counting.reads();
+    let second = ok(service.public_state_since(Some(&first)).await);
+    assert_eq!(counting.reads(), 1 + 2 + 2, "only the changed incident is read again");
+    // And the result is the same as a full read.
+    assert_eq!(second, ok(service.public_state().await));
+    let changed = second.incidents.iter().find(|d| d.incident.id == ids[3]).map(|d| d.incident.status);
+    assert_eq!(changed, Some(IncidentStatus::Resolved));
+}
+
 macro_rules! on_both_adapters {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -529,4 +607,5 @@ on_both_adapters!(
     members_have_unique_addresses,
     listing_pages_through_incidents_newest_first,
     concurrent_writers_lose_no_update,
+    the_public_state_rereads_only_changed_incidents,
 );

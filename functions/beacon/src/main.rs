@@ -64,8 +64,11 @@ async fn open_with_feed(cli: &Cli) -> anyhow::Result<(Service, Option<Arc<dyn Ch
 
 /// How often the page is rebuilt from scratch, repairing anything a missed change left.
 const RECONCILE_EVERY: Duration = Duration::from_secs(300);
-/// How often the feed is polled for changes (and, without a feed, the page rebuilt).
-const FEED_POLL: Duration = Duration::from_millis(200);
+/// How often the feed is read when it announced nothing (a fallback: the embedded
+/// store announces every commit that appended changes).
+const FEED_POLL: Duration = Duration::from_secs(1);
+/// How often the page is rebuilt when the store keeps no feed (DynamoDB run locally).
+const REBUILD_WITHOUT_FEED: Duration = Duration::from_secs(2);
 
 /// Keeps `site_dir` equal to the rendered state: a publish at start, one per batch of
 /// changes from the feed, and a periodic reconcile.
@@ -80,10 +83,10 @@ fn spawn_publisher(
     let handler = Arc::new(beacon_publish::PublishOnChange::new(service, publisher, page));
     let reconciler = handler.clone();
     let mut reconcile_shutdown = shutdown.clone();
-    let every = if feed.is_some() { RECONCILE_EVERY } else { Duration::from_secs(2) };
+    let every = if feed.is_some() { RECONCILE_EVERY } else { REBUILD_WITHOUT_FEED };
     tokio::spawn(async move {
         loop {
-            if let Err(e) = reconciler.publish_now().await {
+            if let Err(e) = reconciler.reconcile().await {
                 tracing::warn!(error = %e, "publishing the page failed; will retry");
             }
             tokio::select! {
@@ -94,8 +97,7 @@ fn spawn_publisher(
     });
     if let Some(feed) = feed {
         tokio::spawn(async move {
-            let wake = tokio::sync::Notify::new();
-            beacon_app::feed::run(feed.as_ref(), "publisher", handler.as_ref(), &wake, FEED_POLL, shutdown).await;
+            beacon_app::feed::run(feed.as_ref(), "publisher", handler.as_ref(), FEED_POLL, shutdown).await;
         });
     }
 }

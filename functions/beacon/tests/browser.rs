@@ -1,6 +1,7 @@
 //! The published page in a real browser: Debian's Chromium, headless, against the
 //! runner on loopback. The page loads with no console message, and script payloads in
-//! titles, messages, component names and Markdown links never run.
+//! titles, messages, component names and Markdown links never run; times show in the
+//! visitor's time zone once the page's script ran.
 
 mod common;
 
@@ -16,8 +17,14 @@ fn chromium() -> String {
 
 /// Loads `url`, lets scripts run, and returns the serialised DOM and the browser's log.
 fn load(url: &str) -> (String, String) {
+    load_with(url, "UTC")
+}
+
+/// [`load`] in the time zone `zone`.
+fn load_with(url: &str, zone: &str) -> (String, String) {
     let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let output = Command::new(chromium())
+        .env("TZ", zone)
         .args([
             "--headless",
             "--no-sandbox",
@@ -91,5 +98,55 @@ async fn the_page_renders_without_console_messages_and_payloads_never_run() {
         let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
         assert!(console.is_empty(), "console messages on {url}: {console:?}");
     }
+    terminate(running);
+}
+
+#[tokio::test]
+async fn times_show_in_the_visitors_time_zone_and_read_as_utc_without_scripts() {
+    let backend = Backend::embedded();
+    let token = backend.create_token("Ada", "owner");
+    let running = start(&backend, &["--no-demo", "--page-name", "Acme"]);
+    let client = reqwest::Client::new();
+    let incident: serde_json::Value = client
+        .post(format!("{}/api/v1/incidents", running.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"title": "Slow logins", "impact": "minor", "message": "Looking into it."}))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let created: jiff::Timestamp = incident["created_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no created_at in {incident}"));
+    let page = format!("{}/incidents/{}.html", running.base, incident["id"].as_str().unwrap_or_default());
+    for _ in 0..50 {
+        if client.get(&page).send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Kathmandu is 5 h 45 min ahead of UTC: its clock time is unmistakable.
+    let local = created.to_zoned(jiff::tz::TimeZone::get("Asia/Kathmandu").unwrap_or_else(|e| panic!("{e}")));
+    let utc_text = created.strftime("%Y-%m-%d %H:%M UTC").to_string();
+
+    let (dom, log) = load_with(&page, "Asia/Kathmandu");
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    assert!(dom.contains(&local.strftime("%H:%M").to_string()), "no Kathmandu time {local} in {dom}");
+    assert!(dom.contains("GMT+5:45"), "no zone name in {dom}");
+    // ICU names the zone by its older spelling, Asia/Katmandu.
+    assert!(dom.contains("Times are in your time zone (Asia/Kat"), "{dom}");
+    assert!(dom.contains(&format!("title=\"{utc_text}\"")), "the UTC text stays as the title: {dom}");
+
+    // Without scripts the browser shows the markup as served (headless Chromium cannot
+    // serialise a page with scripts disabled): readable UTC times and a note saying so.
+    let served = client.get(&page).send().await.and_then(|r| r.error_for_status());
+    let served = served.unwrap_or_else(|e| panic!("{e}")).text().await.unwrap_or_default();
+    assert!(served.contains(&format!(">{utc_text}</time>")), "{served}");
+    assert!(served.contains(">Times are UTC.<"), "{served}");
     terminate(running);
 }

@@ -50,23 +50,42 @@ pub async fn drain(
     }
 }
 
-/// Drains the feed whenever woken (or every `poll`), until `shutdown` turns true.
-/// Failures are logged and retried after the poll interval.
+/// Drains the feed whenever it announces new entries (or every `poll`, as a fallback
+/// and for feeds that cannot announce), until `shutdown` turns true. Failures are
+/// logged and retried after the poll interval.
 pub async fn run(
     feed: &dyn ChangeFeed,
     consumer: &str,
     handler: &dyn ChangeHandler,
-    wake: &tokio::sync::Notify,
     poll: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut appended = feed.appended();
     loop {
-        if let Err(e) = drain(feed, consumer, handler, 100).await {
-            tracing::warn!(consumer, error = %e, "change feed consumer failed; will retry");
+        // Marked seen before draining: an append during the drain wakes the next wait.
+        if let Some(appended) = appended.as_mut() {
+            appended.borrow_and_update();
         }
+        let failed = match drain(feed, consumer, handler, 100).await {
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(consumer, error = %e, "change feed consumer failed; will retry");
+                true
+            }
+        };
+        let news = async {
+            match appended.as_mut() {
+                Some(appended) if !failed => {
+                    if appended.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                _ => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(poll) => {}
+            () = news => {}
+            () = tokio::time::sleep(poll) => {}
             _ = shutdown.changed() => {}
         }
         if *shutdown.borrow() {

@@ -7,6 +7,7 @@ use beacon_domain::{
     PublicUpdate, Template, TemplateId, TimelineEntry, Title,
 };
 use beacon_store::{Condition, Cursor, Key, Query, Write};
+use futures::stream::{self, StreamExt as _};
 use jiff::Timestamp;
 
 /// Report an incident, from scratch or from a template whose fields this overrides.
@@ -372,20 +373,46 @@ pub struct PublicState {
     pub incidents: Vec<IncidentDetail>,
 }
 
+/// How many incidents are read at once when the page needs them: on DynamoDB each is a
+/// round trip, so a first publish of a long history must not make them one by one.
+const INCIDENT_READS_AT_ONCE: usize = 16;
+
 impl Service {
     /// Reads the public state. Components are read last, so a component status can only
     /// be newer than the incidents read, never older.
     pub async fn public_state(&self) -> AppResult<PublicState> {
+        self.public_state_since(None).await
+    }
+
+    /// [`Service::public_state`], taking from `previous` every incident whose version is
+    /// unchanged (an incident and its updates change together, in one transaction, with
+    /// its version): a steady-state read costs one listing query, one read per changed
+    /// incident, and the components.
+    pub async fn public_state_since(&self, previous: Option<&PublicState>) -> AppResult<PublicState> {
         let listing = repo::query_all(self.store.as_ref(), Query::partition(repo::INCIDENTS_PK).descending()).await?;
-        let mut incidents = Vec::with_capacity(listing.len());
-        for item in &listing {
-            let summary: IncidentSummary = repo::decode(item)?;
-            match self.incident(summary.id).await {
-                Ok(detail) => incidents.push(detail),
-                Err(AppError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let known: std::collections::HashMap<IncidentId, &IncidentDetail> =
+            previous.map(|p| p.incidents.iter().map(|d| (d.incident.id, d)).collect()).unwrap_or_default();
+        let summaries = listing.iter().map(repo::decode::<IncidentSummary>).collect::<AppResult<Vec<_>>>()?;
+        let reads: Vec<_> = summaries
+            .iter()
+            .map(|summary| {
+                let reusable = known.get(&summary.id).filter(|d| d.incident.version == summary.version).copied();
+                async move {
+                    match reusable {
+                        Some(detail) => Ok(Some(detail.clone())),
+                        None => match self.incident(summary.id).await {
+                            Ok(detail) => Ok(Some(detail)),
+                            // Deleted between the listing and the read.
+                            Err(AppError::NotFound { .. }) => Ok(None),
+                            Err(e) => Err(e),
+                        },
+                    }
+                }
+            })
+            .collect();
+        let incidents: Vec<AppResult<Option<IncidentDetail>>> =
+            stream::iter(reads).buffered(INCIDENT_READS_AT_ONCE).collect().await;
+        let incidents = incidents.into_iter().filter_map(Result::transpose).collect::<AppResult<Vec<_>>>()?;
         let groups = self.groups().await?;
         let components = self.components().await?;
         Ok(PublicState { components, groups, incidents })

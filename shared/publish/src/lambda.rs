@@ -44,9 +44,15 @@ pub enum Outcome {
 /// Handles one invocation. An error fails the whole batch, which the event source
 /// mapping retries (bisecting) and finally sends to its on-failure destination.
 pub async fn handle_event(event: &Value, handler: &PublishOnChange) -> Result<Outcome, HandlerError> {
-    if is_stream_event(event) && !changes_in_stream_event(event)?.iter().any(Change::is_public) {
-        return Ok(Outcome::NothingPublic);
-    }
-    let report = handler.publish_now().await?;
+    let report = if is_stream_event(event) {
+        if !changes_in_stream_event(event)?.iter().any(Change::is_public) {
+            return Ok(Outcome::NothingPublic);
+        }
+        // A warm function remembers the state it read last and reads only what changed.
+        handler.publish_now().await?
+    } else {
+        // The schedule's reconcile reads everything again.
+        handler.reconcile().await?
+    };
     Ok(Outcome::Published { written: report.written.len(), deleted: report.deleted.len() })
 }

@@ -6,5 +6,5 @@ mod snapshot;
 pub mod statuspage;
 pub mod uptime;
 
-pub use render::{RenderCache, SHORT_CACHE, SiteObject, render, render_cached};
+pub use render::{IMMUTABLE_CACHE, RenderCache, SHORT_CACHE, SiteObject, render, render_cached};
 pub use snapshot::{IncidentRecord, PageConfig, PageLink, Snapshot};

@@ -24,6 +24,32 @@ pub const SHORT_CACHE: &str = "public, max-age=30, stale-while-revalidate=60, st
 
 const PAST_DAYS: i64 = 14;
 
+/// Content-hashed files are never rewritten under the same name: kept for a year.
+pub const IMMUTABLE_CACHE: &str = "public, max-age=31536000, immutable";
+
+const LOCAL_TIME_SCRIPT: &str = include_str!("../../../static-site/assets/local-time.js");
+
+/// The local-time script's path, named after its content so it can be cached forever.
+fn local_time_script_path() -> &'static str {
+    static PATH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(Sha256::digest(LOCAL_TIME_SCRIPT.as_bytes()));
+        format!("assets/local-time.{}.js", &digest[..12])
+    });
+    &PATH
+}
+
+/// A time as the markup carries it: ISO 8601 UTC in the `datetime` attribute (for
+/// machines and the local-time script) and readable UTC text for people.
+struct When {
+    iso: String,
+    text: String,
+}
+
+fn when(t: Timestamp) -> When {
+    When { iso: iso(t), text: text_time(t) }
+}
+
 fn text_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -41,7 +67,7 @@ struct Card {
     title: String,
     impact: &'static str,
     status: &'static str,
-    at: String,
+    at: When,
     latest_html: String,
 }
 
@@ -82,7 +108,8 @@ struct IndexPage<'a> {
     title: String,
     root: &'static str,
     page: &'a PageConfig,
-    updated: Option<String>,
+    updated: Option<When>,
+    script: &'static str,
     indicator: &'static str,
     description: String,
     active: Vec<Card>,
@@ -92,7 +119,7 @@ struct IndexPage<'a> {
 
 struct UpdateView {
     status: &'static str,
-    at: String,
+    at: When,
     html: String,
 }
 
@@ -100,7 +127,7 @@ struct IncidentView {
     title: String,
     impact: &'static str,
     status: &'static str,
-    started: String,
+    started: When,
     duration: Option<String>,
     components: Vec<String>,
     updates: Vec<UpdateView>,
@@ -112,7 +139,8 @@ struct IncidentPage<'a> {
     title: String,
     root: &'static str,
     page: &'a PageConfig,
-    updated: Option<String>,
+    updated: Option<When>,
+    script: &'static str,
     i: IncidentView,
 }
 
@@ -121,7 +149,7 @@ struct HistoryEntry {
     title: String,
     status: &'static str,
     impact: &'static str,
-    at: String,
+    at: When,
 }
 
 #[derive(Template)]
@@ -130,7 +158,8 @@ struct HistoryPage<'a> {
     title: String,
     root: &'static str,
     page: &'a PageConfig,
-    updated: Option<String>,
+    updated: Option<When>,
+    script: &'static str,
     heading: String,
     months: Vec<String>,
     entries: Vec<HistoryEntry>,
@@ -142,7 +171,8 @@ struct NotFoundPage<'a> {
     title: String,
     root: &'static str,
     page: &'a PageConfig,
-    updated: Option<String>,
+    updated: Option<When>,
+    script: &'static str,
 }
 
 struct FeedEntry {
@@ -193,7 +223,7 @@ fn incident_view(s: &Snapshot, r: &IncidentRecord) -> IncidentView {
         title: i.title.to_string(),
         impact: i.impact.as_str(),
         status: i.status.label(),
-        started: text_time(i.created_at),
+        started: when(i.created_at),
         duration: i.resolved_at.map(|end| duration(i.created_at, end)),
         components: i.components.iter().filter_map(|a| s.component(a.id)).map(|c| c.name.to_string()).collect(),
         updates: r
@@ -202,7 +232,7 @@ fn incident_view(s: &Snapshot, r: &IncidentRecord) -> IncidentView {
             .rev()
             .map(|u| UpdateView {
                 status: u.status.label(),
-                at: text_time(u.created_at),
+                at: when(u.created_at),
                 html: markdown::render(u.message.as_str()),
             })
             .collect(),
@@ -248,6 +278,7 @@ fn incident_page(s: &Snapshot, r: &IncidentRecord) -> SiteObject {
         root: "../",
         page: &s.page,
         updated: None,
+        script: local_time_script_path(),
         i: incident_view(s, r),
     };
     let path = format!("incidents/{}.html", r.incident.id);
@@ -264,7 +295,6 @@ pub fn render(s: &Snapshot) -> Vec<SiteObject> {
 /// show changed.
 pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
     let now = s.generated_at;
-    let generated_at = iso(now);
     let status = s.status();
     let mut out = Vec::new();
 
@@ -276,7 +306,7 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
             title: r.incident.title.to_string(),
             impact: r.incident.impact.as_str(),
             status: r.incident.status.label(),
-            at: text_time(r.updates.last().map_or(r.incident.updated_at, |u| u.created_at)),
+            at: when(r.updates.last().map_or(r.incident.updated_at, |u| u.created_at)),
             latest_html: r.updates.last().map(|u| markdown::render(u.message.as_str())).unwrap_or_default(),
         })
         .collect();
@@ -353,7 +383,8 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         title: format!("{} status", s.page.name),
         root: "",
         page: &s.page,
-        updated: Some(generated_at),
+        updated: Some(when(now)),
+        script: local_time_script_path(),
         indicator: status.indicator.as_str(),
         description: status.description.clone(),
         active,
@@ -392,13 +423,14 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         title: r.incident.title.to_string(),
         status: r.incident.status.label(),
         impact: r.incident.impact.as_str(),
-        at: text_time(r.incident.created_at),
+        at: when(r.incident.created_at),
     };
     let history_index = HistoryPage {
         title: format!("Incident history · {}", s.page.name),
         root: "../",
         page: &s.page,
         updated: None,
+        script: local_time_script_path(),
         heading: "Incident history".into(),
         months: months.clone(),
         entries: Vec::new(),
@@ -428,6 +460,7 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
             root: "../",
             page: &s.page,
             updated: None,
+            script: local_time_script_path(),
             heading: format!("Incidents in {m}"),
             months: months.clone(),
             entries: records.iter().copied().map(entry).collect(),
@@ -507,8 +540,19 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         content_type: "image/svg+xml",
         cache_control: SHORT_CACHE,
     });
-    let not_found =
-        NotFoundPage { title: format!("Not found · {}", s.page.name), root: "/", page: &s.page, updated: None };
+    let not_found = NotFoundPage {
+        title: format!("Not found · {}", s.page.name),
+        root: "/",
+        page: &s.page,
+        updated: None,
+        script: local_time_script_path(),
+    };
     out.push(html("404.html".into(), render_template(&not_found, "404.html")));
+    out.push(SiteObject {
+        path: local_time_script_path().to_owned(),
+        bytes: Bytes::from_static(LOCAL_TIME_SCRIPT.as_bytes()),
+        content_type: "text/javascript; charset=utf-8",
+        cache_control: IMMUTABLE_CACHE,
+    });
     out
 }

@@ -35,6 +35,9 @@ pub const DATABASE_FILE: &str = "beacon.redb";
 pub struct RedbStore {
     db: Arc<Database>,
     path: PathBuf,
+    /// The feed's last sequence number, announced after each commit that appended to it,
+    /// so consumers wait for changes instead of polling.
+    appended: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -126,7 +129,7 @@ impl RedbStore {
             txn.open_table(META).map_err(unavailable)?;
         }
         txn.commit().map_err(unavailable)?;
-        Ok(Self { db: Arc::new(db), path })
+        Ok(Self { db: Arc::new(db), path, appended: tokio::sync::watch::Sender::new(0) })
     }
 
     pub fn path(&self) -> &Path {
@@ -147,14 +150,29 @@ impl RedbStore {
         &self,
         work: impl FnOnce(&WriteTransaction) -> StoreResult<R> + Send + 'static,
     ) -> StoreResult<R> {
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(unavailable)?;
-            // An error drops `txn` uncommitted, which aborts it: nothing is written.
-            let result = work(&txn)?;
-            txn.commit().map_err(unavailable)?;
-            Ok(result)
-        })
-        .await
+        let (result, sequence) = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(unavailable)?;
+                // An error drops `txn` uncommitted, which aborts it: nothing is written.
+                let result = work(&txn)?;
+                let sequence = txn
+                    .open_table(META)
+                    .map_err(unavailable)?
+                    .get(FEED_SEQUENCE)
+                    .map_err(unavailable)?
+                    .map_or(0, |v| v.value());
+                txn.commit().map_err(unavailable)?;
+                Ok((result, sequence))
+            })
+            .await?;
+        self.appended.send_if_modified(|announced| {
+            let news = sequence > *announced;
+            if news {
+                *announced = sequence;
+            }
+            news
+        });
+        Ok(result)
     }
 }
 
@@ -364,6 +382,10 @@ fn range_is_valid(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
 
 #[async_trait::async_trait]
 impl ChangeFeed for RedbStore {
+    fn appended(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.appended.subscribe())
+    }
+
     async fn read(&self, consumer: &str, limit: usize) -> StoreResult<Vec<FeedEntry>> {
         let consumer = consumer.to_owned();
         self.blocking(move |db| {

@@ -24,4 +24,11 @@ pub trait ChangeFeed: Send + Sync + std::fmt::Debug {
     /// Records that the consumer has handled everything up to and including `position`.
     /// A position at or behind the current cursor changes nothing.
     async fn ack(&self, consumer: &str, position: u64) -> StoreResult<()>;
+
+    /// A receiver whose value changes whenever entries were appended, so a consumer can
+    /// wait for news instead of polling; `None` when the feed cannot tell (consumers
+    /// then poll).
+    fn appended(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
