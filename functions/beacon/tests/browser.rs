@@ -47,6 +47,17 @@ fn load_with(url: &str, zone: &str) -> (String, String) {
     (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
+/// Waits for the publisher to put `url` on the page.
+async fn published(client: &reqwest::Client, url: &str) {
+    for _ in 0..50 {
+        if client.get(url).send().await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} was not published within 5 s");
+}
+
 const PAYLOAD: &str = r#"<script>document.body.setAttribute('data-pwned','script')</script><img src=x onerror="document.body.setAttribute('data-pwned','img')">"#;
 
 #[tokio::test]
@@ -84,13 +95,7 @@ async fn the_page_renders_without_console_messages_and_payloads_never_run() {
     .await
     .unwrap_or_default();
     let incident_page = format!("{}/incidents/{}.html", running.base, incident["id"].as_str().unwrap_or_default());
-    // Wait for the publisher.
-    for _ in 0..50 {
-        if client.get(&incident_page).send().await.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    published(&client, &incident_page).await;
     for url in [format!("{}/", running.base), incident_page, format!("{}/history/index.html", running.base)] {
         let (dom, log) = load(&url);
         assert!(dom.contains("Acme"), "{url} did not render: {dom}");
@@ -123,12 +128,7 @@ async fn times_show_in_the_visitors_time_zone_and_read_as_utc_without_scripts() 
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("no created_at in {incident}"));
     let page = format!("{}/incidents/{}.html", running.base, incident["id"].as_str().unwrap_or_default());
-    for _ in 0..50 {
-        if client.get(&page).send().await.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    published(&client, &page).await;
     // Kathmandu is 5 h 45 min ahead of UTC: its clock time is unmistakable.
     let local = created.to_zoned(jiff::tz::TimeZone::get("Asia/Kathmandu").unwrap_or_else(|e| panic!("{e}")));
     let utc_text = created.strftime("%Y-%m-%d %H:%M UTC").to_string();

@@ -17,6 +17,16 @@ use tokio::sync::watch;
 pub trait ChangeHandler: Send + Sync {
     /// Handles one change. An error stops the batch; it is delivered again later.
     async fn handle(&self, change: &Change) -> Result<(), HandlerError>;
+
+    /// Handles a batch of changes, every one of them committed before the batch was
+    /// read. By default one at a time, in order; a handler that reacts to the state
+    /// rather than to each change (the page publisher) acts once for the batch.
+    async fn handle_batch(&self, changes: &[Change]) -> Result<(), HandlerError> {
+        for change in changes {
+            self.handle(change).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A handler's failure; the change is retried.
@@ -38,14 +48,15 @@ pub async fn drain(
         let Some(last) = entries.last().map(|e| e.position) else {
             return Ok(handled);
         };
+        let mut changes = Vec::with_capacity(entries.len());
         for entry in &entries {
-            if let Some(change) = repo::change_from_item(&entry.item)? {
-                handler.handle(&change).await.map_err(|e| {
-                    beacon_store::StoreError::Unavailable(format!("{consumer} failed on change {}: {e}", change.id))
-                })?;
-                handled += 1;
-            }
+            changes.extend(repo::change_from_item(&entry.item)?);
         }
+        handler.handle_batch(&changes).await.map_err(|e| {
+            let first = changes.first().map(|c| c.id.to_string()).unwrap_or_default();
+            beacon_store::StoreError::Unavailable(format!("{consumer} failed on the batch from change {first}: {e}"))
+        })?;
+        handled += changes.len();
         feed.ack(consumer, last).await?;
     }
 }

@@ -46,19 +46,21 @@ pub async fn snapshot_since(
     Ok((snapshot, started.as_microsecond(), state))
 }
 
-/// Republishes the page for every public change the feed delivers. A batch of changes
-/// costs one publish: a change committed before the last snapshot began is already in it.
+/// Republishes the page for every batch of changes the feed delivers that holds a public
+/// one: every change of a batch was committed before the batch was read, so one
+/// snapshot taken after that covers them all.
 #[derive(Debug)]
 pub struct PublishOnChange {
     service: Service,
     publisher: Publisher,
     page: PageConfig,
-    last_snapshot: tokio::sync::Mutex<Option<(jiff::Timestamp, PublicState)>>,
+    /// The state read by the last publish, to read only what changed since.
+    last_state: tokio::sync::Mutex<Option<PublicState>>,
 }
 
 impl PublishOnChange {
     pub fn new(service: Service, publisher: Publisher, page: PageConfig) -> Self {
-        Self { service, publisher, page, last_snapshot: tokio::sync::Mutex::new(None) }
+        Self { service, publisher, page, last_state: tokio::sync::Mutex::new(None) }
     }
 
     /// Publishes the current state, reading again only the incidents that changed.
@@ -72,11 +74,12 @@ impl PublishOnChange {
     }
 
     async fn publish(&self, reuse: bool) -> Result<PublishReport, HandlerError> {
-        let mut last = self.last_snapshot.lock().await;
-        let previous = last.as_ref().filter(|_| reuse).map(|(_, state)| state);
+        // Held for the whole publish: publishes of one process run one after another.
+        let mut last = self.last_state.lock().await;
+        let previous = last.as_ref().filter(|_| reuse);
         let (snapshot, version, state) =
             snapshot_since(&self.service, &self.page, previous).await.map_err(|e| HandlerError(e.to_string()))?;
-        *last = Some((snapshot.generated_at, state));
+        *last = Some(state);
         let report = self.publisher.publish(&snapshot, version).await.map_err(|e| HandlerError(e.to_string()))?;
         tracing::debug!(
             written = report.written.len(),
@@ -91,8 +94,11 @@ impl PublishOnChange {
 #[async_trait::async_trait]
 impl ChangeHandler for PublishOnChange {
     async fn handle(&self, change: &Change) -> Result<(), HandlerError> {
-        let covered = self.last_snapshot.lock().await.as_ref().is_some_and(|(at, _)| change.at < *at);
-        if change.is_public() && !covered {
+        self.handle_batch(std::slice::from_ref(change)).await
+    }
+
+    async fn handle_batch(&self, changes: &[Change]) -> Result<(), HandlerError> {
+        if changes.iter().any(Change::is_public) {
             self.publish_now().await?;
         }
         Ok(())

@@ -123,3 +123,31 @@ async fn keys_cannot_escape_the_folder() {
         assert!(bucket.read(key).await.is_err(), "{key}");
     }
 }
+
+#[tokio::test]
+async fn a_change_stamped_before_a_publish_but_committed_after_it_is_still_published() {
+    // A use case stamps its change, then commits: a publish can begin in between, and
+    // must not count the change as already covered.
+    let dir = ok(tempfile::tempdir());
+    let store = Arc::new(ok(beacon_store_redb::RedbStore::open(&dir.path().join("store"))));
+    let start: jiff::Timestamp = ok("2026-05-01T12:00:00Z".parse());
+    let clock = Arc::new(beacon_app::ManualClock::new(start));
+    let service = Service::new(store.clone(), clock.clone());
+    let bucket = Arc::new(DirBucket::new(dir.path().join("site")));
+    let handler = beacon_publish::PublishOnChange::new(service.clone(), Publisher::new(bucket.clone()), page());
+    ok(handler.publish_now().await);
+
+    clock.set(ok("2026-05-01T11:59:59Z".parse()));
+    let incident = ok(service
+        .report_incident(
+            Actor::System,
+            ReportIncident { title: Some("Late commit".into()), message: Some("m".into()), ..Default::default() },
+        )
+        .await)
+    .incident;
+    clock.set(ok("2026-05-01T12:00:01Z".parse()));
+    let handled = ok(beacon_app::feed::drain(store.as_ref(), "publisher", &handler, 10).await);
+    assert!(handled >= 1);
+    let page = ok(bucket.read(&format!("incidents/{}.html", incident.id)).await);
+    assert!(page.is_some(), "the incident's page was not published");
+}
