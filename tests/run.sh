@@ -24,3 +24,9 @@ source tests/moto.sh
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked
+
+echo "==> the deployment: functions built by cargo-lambda, CDK assertions, cdk-nag, synth"
+infra/test.sh
+
+echo "==> each function under cargo lambda watch, invoked with real events against moto"
+BEACON_BIN="$CARGO_TARGET_DIR/debug/beacon" tests/.venv/bin/python tests/lambda_watch.py

@@ -75,8 +75,12 @@ async fn lifecycle(backend: Backend) {
     let token = backend.create_token("Ada Owner", "owner");
     assert!(token.starts_with("bcn_"), "{token}");
     let running = start(&backend, &["--no-demo"]);
-    let api = Api { client: Client::new(), base: running.base.clone(), token };
+    lifecycle_on(Api { client: Client::new(), base: running.base.clone(), token }).await;
+    drop(running);
+}
 
+/// The lifecycle against any running API, from an empty state.
+async fn lifecycle_on(api: Api) {
     let group = api.post("/api/v1/component-groups", json!({"name": "Platform"})).await;
     let component = api.post("/api/v1/components", json!({"name": "API", "group_id": group["id"]})).await;
     let web = api.post("/api/v1/components", json!({"name": "Web"})).await;
@@ -262,7 +266,6 @@ async fn lifecycle(backend: Backend) {
         .await
         .unwrap_or_default();
     assert_eq!(doc["openapi"], "3.1.0");
-    drop(running);
 }
 
 #[tokio::test]
@@ -273,4 +276,17 @@ async fn the_lifecycle_over_http_on_the_embedded_store() {
 #[tokio::test]
 async fn the_lifecycle_over_http_on_dynamodb() {
     lifecycle(Backend::dynamodb("http")).await;
+}
+
+/// Opt-in: the same lifecycle against a deployed stack (see the README's Deploy
+/// section). Runs only when `E2E_BASE_URL` (the stack's ApiUrl output) and `E2E_TOKEN`
+/// (an owner token made with `beacon token create` against its table) are set, and
+/// expects a freshly deployed, empty stack; otherwise it says it was skipped.
+#[tokio::test]
+async fn the_lifecycle_against_a_deployed_stack() {
+    let (Ok(base), Ok(token)) = (std::env::var("E2E_BASE_URL"), std::env::var("E2E_TOKEN")) else {
+        eprintln!("skipped: set E2E_BASE_URL and E2E_TOKEN to run the lifecycle against a deployed stack");
+        return;
+    };
+    lifecycle_on(Api { client: Client::new(), base: base.trim_end_matches('/').to_owned(), token }).await;
 }

@@ -4,9 +4,12 @@
 use beacon_app::{Service, SystemClock};
 use beacon_publish::{PublishOnChange, Publisher};
 use beacon_site::PageConfig;
-use beacon_store_dynamodb::{DynamoDbConfig, DynamoDbStore};
+use beacon_store_dynamodb::DynamoDbStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 fn env(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| format!("{name} is not set").into())
@@ -14,13 +17,14 @@ fn env(name: &str) -> Result<String, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .without_time()
+    // `RUST_LOG` as targets and levels, as in the api function.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().json().with_current_span(false).without_time())
+        .with(filter)
         .init();
     let table = env("BEACON_DYNAMODB_TABLE")?;
     let bucket = env("BEACON_SITE_BUCKET")?;
@@ -32,9 +36,17 @@ async fn main() -> Result<(), Error> {
         logo_url: None,
         links: Vec::new(),
     };
-    let store = DynamoDbStore::connect(&DynamoDbConfig { table, endpoint: None, region: None }).await;
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let site = beacon_bucket_s3::S3Bucket::new(aws_sdk_s3::Client::new(&shared), bucket, "");
+    // Endpoints are only set to run the function against a local AWS-API server (tests
+    // under `cargo lambda watch`); S3 is then addressed by path, not by host name.
+    let dynamodb_endpoint = std::env::var("BEACON_DYNAMODB_ENDPOINT").ok();
+    let s3_endpoint = std::env::var("BEACON_S3_ENDPOINT").ok();
+    let shared = beacon_store_dynamodb::lambda_environment_config()?;
+    let store = DynamoDbStore::from_config(&shared, table, dynamodb_endpoint.as_deref());
+    let mut s3_config = aws_sdk_s3::config::Builder::from(&shared);
+    if let Some(endpoint) = s3_endpoint {
+        s3_config = s3_config.endpoint_url(endpoint).force_path_style(true);
+    }
+    let site = beacon_bucket_s3::S3Bucket::new(aws_sdk_s3::Client::from_conf(s3_config.build()), bucket, "");
     let service = Service::new(Arc::new(store), Arc::new(SystemClock));
     let handler = Arc::new(PublishOnChange::new(service, Publisher::new(Arc::new(site)), page));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {

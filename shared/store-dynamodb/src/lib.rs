@@ -40,15 +40,59 @@ pub struct DynamoDbStore {
     table: String,
 }
 
+/// Why the Lambda environment gave no usable AWS configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not set (Lambda sets it for every function)")]
+pub struct MissingEnvironment(&'static str);
+
+/// The AWS configuration of a Lambda function, from the environment Lambda gives it: the
+/// region and the execution role's session credentials. This is what aws-config's chain
+/// would find first there, without carrying the chain (and its STS client) in the zip.
+pub fn lambda_environment_config() -> Result<aws_types::SdkConfig, MissingEnvironment> {
+    let var = |name: &'static str| std::env::var(name).map_err(|_| MissingEnvironment(name));
+    let credentials = aws_credential_types::Credentials::new(
+        var("AWS_ACCESS_KEY_ID")?,
+        var("AWS_SECRET_ACCESS_KEY")?,
+        std::env::var("AWS_SESSION_TOKEN").ok(),
+        None,
+        "lambda-environment",
+    );
+    Ok(aws_types::SdkConfig::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::new(var("AWS_REGION")?))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+        .http_client(https_client())
+        .build())
+}
+
+/// The HTTPS client every AWS client of the system uses: rustls with ring's crypto and
+/// the platform's root certificates. Chosen over the SDK's default (rustls on aws-lc) for
+/// a much smaller binary: the Lambda zips must stay small for fast cold starts.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
 impl DynamoDbStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
 
+    /// A store on `table` with a client made from `shared`; `endpoint` only for an
+    /// emulator or a VPC endpoint.
+    pub fn from_config(shared: &aws_types::SdkConfig, table: impl Into<String>, endpoint: Option<&str>) -> Self {
+        let mut config = aws_sdk_dynamodb::config::Builder::from(shared);
+        if let Some(endpoint) = endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        Self::new(Client::from_conf(config.build()), table)
+    }
+
     /// Builds a client from the standard AWS configuration chain (environment, profile,
     /// instance role) with the overrides of `config`.
+    #[cfg(feature = "config-chain")]
     pub async fn connect(config: &DynamoDbConfig) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client());
         if let Some(endpoint) = &config.endpoint {
             loader = loader.endpoint_url(endpoint);
         }

@@ -1,0 +1,104 @@
+// The deployment's settings, read once from CDK context (`-c name=value` or cdk.json)
+// and checked, so a mistake fails the synth with a clear message instead of a broken
+// stack.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export type Architecture = 'arm64' | 'x86_64';
+
+/** The functions this stack deploys, by the binary names cargo-lambda builds. */
+export const FUNCTIONS = ['api', 'publish'] as const;
+export type FunctionName = (typeof FUNCTIONS)[number];
+
+export interface Settings {
+  /** The CPU the functions are built for and run on. */
+  readonly arch: Architecture;
+  /** Where `cargo lambda build` left `<function>/bootstrap.zip` and `build.json`. */
+  readonly functionsDir: string;
+  readonly pageName: string;
+  /** IANA time zone shown on the page. */
+  readonly timeZone: string;
+  /** A custom domain for the page, with its ACM certificate (us-east-1) ARN. */
+  readonly domain?: { readonly name: string; readonly certificateArn: string };
+  /** The SES identity mail is sent from: an address or a whole domain. */
+  readonly sender?: { readonly kind: 'email' | 'domain'; readonly value: string };
+  /** Where alarms are mailed, if anywhere. */
+  readonly alarmEmail?: string;
+}
+
+export class SettingsError extends Error {}
+
+type Context = (key: string) => unknown;
+
+function text(context: Context, key: string): string | undefined {
+  const value = context(key);
+  if (value === undefined || value === null || value === '') {
+    return undefined;
+  }
+  if (typeof value !== 'string') {
+    throw new SettingsError(`context ${key} must be a string, got ${JSON.stringify(value)}`);
+  }
+  return value.trim();
+}
+
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+
+export function readSettings(context: Context): Settings {
+  const arch = text(context, 'arch') ?? 'arm64';
+  if (arch !== 'arm64' && arch !== 'x86_64') {
+    throw new SettingsError(`context arch must be arm64 or x86_64, got ${arch}`);
+  }
+  const domainName = text(context, 'domainName');
+  const certificateArn = text(context, 'certificateArn');
+  if ((domainName === undefined) !== (certificateArn === undefined)) {
+    throw new SettingsError('context domainName and certificateArn go together: give both or neither');
+  }
+  if (domainName !== undefined && !DOMAIN.test(domainName)) {
+    throw new SettingsError(`context domainName is not a domain name: ${domainName}`);
+  }
+  if (certificateArn !== undefined && !certificateArn.startsWith('arn:aws:acm:us-east-1:')) {
+    throw new SettingsError('context certificateArn must be an ACM certificate in us-east-1 (CloudFront requires it)');
+  }
+  const sender = text(context, 'sender');
+  if (sender !== undefined && !EMAIL.test(sender) && !DOMAIN.test(sender)) {
+    throw new SettingsError(`context sender must be an email address or a domain, got ${sender}`);
+  }
+  const alarmEmail = text(context, 'alarmEmail');
+  if (alarmEmail !== undefined && !EMAIL.test(alarmEmail)) {
+    throw new SettingsError(`context alarmEmail must be an email address, got ${alarmEmail}`);
+  }
+  return {
+    arch,
+    functionsDir: text(context, 'functionsDir') ?? 'build/lambda',
+    pageName: text(context, 'pageName') ?? 'Status',
+    timeZone: text(context, 'timeZone') ?? 'Etc/UTC',
+    domain: domainName && certificateArn ? { name: domainName, certificateArn } : undefined,
+    sender: sender === undefined ? undefined : { kind: sender.includes('@') ? 'email' : 'domain', value: sender },
+    alarmEmail,
+  };
+}
+
+/**
+ * The built function's zip, checked against the architecture the stack deploys: an
+ * x86_64 binary on an arm64 function would fail only at its first invocation.
+ */
+export function functionZip(settings: Settings, name: FunctionName): string {
+  const dir = path.resolve(settings.functionsDir, name);
+  const zip = path.join(dir, 'bootstrap.zip');
+  if (!fs.existsSync(zip)) {
+    throw new SettingsError(
+      `${zip} is missing: build the functions first with infra/build-functions.sh (see the README's Deploy section)`,
+    );
+  }
+  const manifest = path.join(path.resolve(settings.functionsDir), 'build.json');
+  const built = fs.existsSync(manifest) ? (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { arch?: string }).arch : undefined;
+  if (built !== settings.arch) {
+    throw new SettingsError(
+      `the functions in ${settings.functionsDir} were built for ${built ?? 'an unknown architecture'}, ` +
+        `but the stack deploys ${settings.arch}: rebuild, or pass -c arch=${built ?? settings.arch}`,
+    );
+  }
+  return zip;
+}

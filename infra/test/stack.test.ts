@@ -1,0 +1,339 @@
+// Assertions on the synthesised template: every resource and property the deployment
+// promises, the IAM statements of each function, and cdk-nag's AwsSolutions pack clean.
+// Runs offline: the functions' zips are stand-ins (a synth never looks inside them).
+
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { API_BURST_LIMIT, API_RATE_LIMIT, BeaconStack, inlineStyleHash } from '../lib/beacon-stack';
+import { FUNCTIONS, SettingsError, readSettings } from '../lib/settings';
+
+/** A folder laid out as `infra/build-functions.sh` leaves it, for `arch`. */
+function builtFunctions(arch: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'beacon-functions-'));
+  for (const name of FUNCTIONS) {
+    fs.mkdirSync(path.join(dir, name));
+    fs.writeFileSync(path.join(dir, name, 'bootstrap.zip'), `stand-in for ${name}`);
+  }
+  fs.writeFileSync(path.join(dir, 'build.json'), JSON.stringify({ arch }));
+  return dir;
+}
+
+interface Synth {
+  app: App;
+  stack: BeaconStack;
+  template: Template;
+}
+
+function synth(context: Record<string, string> = {}, extra?: (stack: Stack) => void): Synth {
+  const arch = context.arch ?? 'arm64';
+  const app = new App({ context: { functionsDir: builtFunctions(arch), ...context } });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const stack = new BeaconStack(app, 'Beacon', { settings: readSettings((key) => app.node.tryGetContext(key)) });
+  extra?.(stack);
+  // Runs the validation plugins: an unacknowledged cdk-nag finding throws here.
+  app.synth();
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+const base = synth();
+const t = base.template;
+
+/** The policy statements attached to the role of `fn`. */
+function statementsOf(template: Template, stack: BeaconStack, fn: 'api' | 'publish'): any[] {
+  const role = stack.getLogicalId(stack.functions[fn].role!.node.defaultChild as any);
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.values(policies)
+    .filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === role))
+    .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+}
+
+function actionsOf(statements: any[]): string[] {
+  return statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+}
+
+test('cdk-nag AwsSolutions: no finding left unacknowledged, and the check does fail on one', () => {
+  // `synth()` above already passed. An unlogged bucket must be refused:
+  assert.throws(() =>
+    synth({}, (stack) => {
+      new s3.Bucket(stack, 'Unlogged', { enforceSSL: true });
+    }),
+    /Validation failed/,
+  );
+});
+
+test('the table: on-demand, PITR, deletion protection, TTL, stream of both images, retained', () => {
+  t.hasResource('AWS::DynamoDB::Table', {
+    DeletionPolicy: 'Retain',
+    Properties: {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      DeletionProtectionEnabled: true,
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      // Every access path is a partition of its own: no index is needed.
+      GlobalSecondaryIndexes: Match.absent(),
+    },
+  });
+});
+
+test('the site bucket: private, encrypted, TLS only, versioned, logged', () => {
+  const site = base.stack.getLogicalId(base.stack.siteBucket.node.defaultChild as any);
+  t.hasResource('AWS::S3::Bucket', {
+    Properties: {
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LoggingConfiguration: Match.objectLike({ DestinationBucketName: Match.anyValue() }),
+    },
+  });
+  const policies = Object.values(t.findResources('AWS::S3::BucketPolicy')).filter(
+    (p: any) => p.Properties.Bucket.Ref === site,
+  );
+  assert.equal(policies.length, 1);
+  const statements: any[] = (policies[0] as any).Properties.PolicyDocument.Statement;
+  assert.ok(
+    statements.some(
+      (s) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false',
+    ),
+    'TLS is enforced',
+  );
+  assert.ok(
+    statements.some(
+      (s) =>
+        s.Effect === 'Allow' &&
+        s.Principal?.Service === 'cloudfront.amazonaws.com' &&
+        s.Condition?.StringEquals?.['AWS:SourceArn'] !== undefined,
+    ),
+    'only this distribution reads it, through origin access control',
+  );
+});
+
+test('the CDN: origin access control, compression, HTTPS, the page 404, logging, security headers', () => {
+  t.hasResourceProperties('AWS::CloudFront::OriginAccessControl', {
+    OriginAccessControlConfig: Match.objectLike({
+      OriginAccessControlOriginType: 's3',
+      SigningBehavior: 'always',
+      SigningProtocol: 'sigv4',
+    }),
+  });
+  t.hasResourceProperties('AWS::CloudFront::Distribution', {
+    DistributionConfig: Match.objectLike({
+      DefaultRootObject: 'index.html',
+      DefaultCacheBehavior: Match.objectLike({
+        Compress: true,
+        ViewerProtocolPolicy: 'redirect-to-https',
+        ResponseHeadersPolicyId: Match.anyValue(),
+      }),
+      CustomErrorResponses: [
+        { ErrorCode: 403, ResponseCode: 404, ResponsePagePath: '/404.html', ErrorCachingMinTTL: 60 },
+        { ErrorCode: 404, ResponseCode: 404, ResponsePagePath: '/404.html', ErrorCachingMinTTL: 60 },
+      ],
+      Logging: Match.objectLike({ Prefix: 'cdn/' }),
+      Aliases: Match.absent(),
+    }),
+  });
+  const policy = Object.values(t.findResources('AWS::CloudFront::ResponseHeadersPolicy'))[0] as any;
+  const security = policy.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig;
+  assert.equal(security.StrictTransportSecurity.AccessControlMaxAgeSec, 730 * 86400);
+  assert.equal(security.StrictTransportSecurity.IncludeSubdomains, true);
+  assert.equal(security.ContentTypeOptions.Override, true);
+  assert.equal(security.FrameOptions.FrameOption, 'DENY');
+  const csp: string = security.ContentSecurityPolicy.ContentSecurityPolicy;
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.ok(csp.includes(`style-src ${inlineStyleHash()}`), csp);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+});
+
+test("the CSP's style hash is the hash of the stylesheet the page inlines", () => {
+  // The reviewed render of the index (a Rust snapshot test keeps it current).
+  const snapshot = fs.readFileSync(
+    path.join(__dirname, '..', '..', '..', 'shared', 'site', 'tests', 'snapshots', 'snapshots__index.snap'),
+    'utf8',
+  );
+  const inline = /<style>([\s\S]*?)<\/style>/.exec(snapshot);
+  assert.ok(inline, 'the index inlines its stylesheet');
+  const hash = `'sha256-${crypto.createHash('sha256').update(inline[1], 'utf8').digest('base64')}'`;
+  assert.equal(hash, inlineStyleHash());
+});
+
+test('a custom domain gets its certificate and TLS 1.2 at least', () => {
+  const { template } = synth({
+    domainName: 'status.example.com',
+    certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc',
+  });
+  template.hasResourceProperties('AWS::CloudFront::Distribution', {
+    DistributionConfig: Match.objectLike({
+      Aliases: ['status.example.com'],
+      ViewerCertificate: Match.objectLike({
+        AcmCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc',
+        MinimumProtocolVersion: 'TLSv1.2_2021',
+        SslSupportMethod: 'sni-only',
+      }),
+    }),
+  });
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ BEACON_PUBLIC_URL: 'https://status.example.com' }) },
+  });
+  template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+    CorsConfiguration: Match.objectLike({ AllowOrigins: ['https://status.example.com'] }),
+  });
+});
+
+test('the HTTP API: the api function behind it, throttled, logged, CORS for the page only', () => {
+  t.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+    ProtocolType: 'HTTP',
+    CorsConfiguration: Match.objectLike({
+      AllowOrigins: [
+        { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [Match.stringLikeRegexp('^Cdn'), 'DomainName'] }]] },
+      ],
+      AllowHeaders: Match.arrayWith(['authorization', 'if-match', 'idempotency-key']),
+    }),
+  });
+  t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+    StageName: '$default',
+    AutoDeploy: true,
+    DefaultRouteSettings: { ThrottlingRateLimit: API_RATE_LIMIT, ThrottlingBurstLimit: API_BURST_LIMIT },
+    AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }),
+  });
+  t.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+    IntegrationType: 'AWS_PROXY',
+    PayloadFormatVersion: '2.0',
+  });
+});
+
+test('the functions: provided.al2023 on arm64 by default, their logs kept a month', () => {
+  const functions = Object.values(t.findResources('AWS::Lambda::Function')) as any[];
+  const ours = functions.filter((f) => f.Properties.Runtime === 'provided.al2023');
+  assert.equal(ours.length, 2);
+  for (const f of ours) {
+    assert.deepEqual(f.Properties.Architectures, ['arm64']);
+    assert.equal(f.Properties.Handler, 'bootstrap');
+    assert.ok(f.Properties.LoggingConfig.LogGroup, 'each function logs to its own group');
+    assert.equal(f.Properties.Environment.Variables.BEACON_DYNAMODB_TABLE.Ref, base.stack.getLogicalId(base.stack.table.node.defaultChild as any));
+  }
+  const publish = ours.find((f) => f.Properties.Environment.Variables.BEACON_SITE_BUCKET);
+  assert.ok(publish, 'the publisher knows its bucket');
+  assert.equal(publish.Properties.Timeout, 60);
+  const groups = Object.values(t.findResources('AWS::Logs::LogGroup')) as any[];
+  assert.equal(groups.length, 3, 'two functions and the API access log');
+  for (const g of groups) {
+    assert.equal(g.Properties.RetentionInDays, 30);
+  }
+});
+
+test('x86_64 is one switch away', () => {
+  const { template } = synth({ arch: 'x86_64' });
+  const functions = Object.values(template.findResources('AWS::Lambda::Function')) as any[];
+  const ours = functions.filter((f) => f.Properties.Runtime === 'provided.al2023');
+  assert.ok(ours.length === 2 && ours.every((f) => f.Properties.Architectures[0] === 'x86_64'));
+});
+
+test('the publisher runs on change records only, batched, bisecting, with a failure queue', () => {
+  t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+    EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Table'), 'StreamArn'] },
+    StartingPosition: 'TRIM_HORIZON',
+    BatchSize: 100,
+    MaximumBatchingWindowInSeconds: 1,
+    BisectBatchOnFunctionError: true,
+    MaximumRetryAttempts: 5,
+    DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PublishFailures'), 'Arn'] } } },
+    FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ dynamodb: { NewImage: { feed: { BOOL: [true] } } } }) }] },
+  });
+  t.hasResourceProperties('AWS::Events::Rule', {
+    ScheduleExpression: 'rate(5 minutes)',
+    Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^publishFunction'), 'Arn'] } })],
+  });
+});
+
+test('the event bus, the mail configuration set, and the sender identity when given', () => {
+  t.resourceCountIs('AWS::Events::EventBus', 1);
+  t.hasResourceProperties('AWS::SES::ConfigurationSet', {
+    ReputationOptions: { ReputationMetricsEnabled: true },
+    SendingOptions: { SendingEnabled: true },
+    SuppressionOptions: { SuppressedReasons: ['BOUNCE', 'COMPLAINT'] },
+  });
+  t.resourceCountIs('AWS::SES::EmailIdentity', 0);
+  const { template } = synth({ sender: 'status@example.com' });
+  template.hasResourceProperties('AWS::SES::EmailIdentity', {
+    EmailIdentity: 'status@example.com',
+    ConfigurationSetAttributes: { ConfigurationSetName: Match.anyValue() },
+  });
+  synth({ sender: 'example.com' }).template.hasResourceProperties('AWS::SES::EmailIdentity', {
+    EmailIdentity: 'example.com',
+  });
+});
+
+test('IAM: each function gets exactly what its grants give', () => {
+  const api = actionsOf(statementsOf(t, base.stack, 'api'));
+  assert.ok(api.includes('dynamodb:PutItem') && api.includes('dynamodb:Query'), api.join());
+  assert.ok(!api.some((a) => a.startsWith('s3:') || a.startsWith('sqs:')), `api: ${api.join()}`);
+
+  const publishStatements = statementsOf(t, base.stack, 'publish');
+  const publish = actionsOf(publishStatements);
+  for (const needed of ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:GetRecords', 's3:PutObject', 's3:DeleteObject*', 'sqs:SendMessage']) {
+    assert.ok(publish.includes(needed), `publish lacks ${needed}: ${publish.join()}`);
+  }
+  for (const forbidden of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
+    assert.ok(!publish.includes(forbidden), `publish must not ${forbidden}`);
+  }
+  // Nothing on every resource.
+  for (const s of [...statementsOf(t, base.stack, 'api'), ...publishStatements]) {
+    if (s.Action !== 'dynamodb:ListStreams') {
+      assert.notEqual(s.Resource, '*', JSON.stringify(s));
+    }
+  }
+});
+
+test('alarms on every function error and on the failure queue, sent to the alarm topic', () => {
+  const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[];
+  const metrics = alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort();
+  assert.deepEqual(metrics, ['AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/SQS/ApproximateNumberOfMessagesVisible']);
+  for (const a of alarms) {
+    assert.equal(a.Properties.Threshold, 1);
+    assert.equal(a.Properties.AlarmActions.length, 1);
+    assert.match(a.Properties.AlarmActions[0].Ref, /^Alarms/);
+  }
+  t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+  synth({ alarmEmail: 'oncall@example.com' }).template.hasResourceProperties('AWS::SNS::Subscription', {
+    Protocol: 'email',
+    Endpoint: 'oncall@example.com',
+  });
+});
+
+test('settings are checked before anything is built', () => {
+  const read = (context: Record<string, string>) => readSettings((key) => context[key]);
+  assert.throws(() => read({ arch: 'sparc' }), SettingsError);
+  assert.throws(() => read({ domainName: 'status.example.com' }), /go together/);
+  assert.throws(
+    () => read({ domainName: 'status.example.com', certificateArn: 'arn:aws:acm:eu-west-1:1:certificate/x' }),
+    /us-east-1/,
+  );
+  assert.throws(() => read({ sender: 'not an address' }), SettingsError);
+  assert.equal(read({}).arch, 'arm64');
+  // Functions built for one architecture are refused by a stack deploying the other.
+  const app = new App({ context: { functionsDir: builtFunctions('x86_64') } });
+  assert.throws(
+    () => new BeaconStack(app, 'Mismatch', { settings: readSettings((key) => app.node.tryGetContext(key)) }),
+    /built for x86_64, but the stack deploys arm64/,
+  );
+});

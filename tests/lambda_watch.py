@@ -1,0 +1,228 @@
+"""Each Lambda function binary under `cargo lambda watch`, invoked with a real event
+against the moto server, and its effect checked in the AWS services:
+
+- `api` gets an API Gateway HTTP API (v2) request that reports an incident: the
+  incident is stored in the DynamoDB table.
+- `publish` gets the DynamoDB stream record of that change, exactly as the table wrote
+  it, then the reconcile schedule's event: the page objects are in the S3 bucket.
+
+Run by tests/run.sh after sourcing tests/moto.sh (BEACON_TEST_MOTO_URL) with BEACON_BIN
+set to the `beacon` binary (it creates the table and the first token).
+"""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import boto3
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MOTO = os.environ["BEACON_TEST_MOTO_URL"]
+REGION = "us-east-1"
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def client(service):
+    return boto3.client(
+        service,
+        endpoint_url=MOTO,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def invoke(port, function, event):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(event, f)
+        path = f.name
+    try:
+        done = subprocess.run(
+            ["cargo", "lambda", "invoke", function, "--invoke-port", str(port), "--data-file", path],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        os.unlink(path)
+    if done.returncode != 0:
+        sys.exit(f"invoking {function} failed:\n{done.stdout}\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def http_event(token, method, path, body):
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "accept": "application/json",
+            "authorization": f"Bearer {token}",
+            "content-type": "application/json",
+            "host": "k3x9q2abcd.execute-api.us-east-1.amazonaws.com",
+            "x-forwarded-proto": "https",
+        },
+        "requestContext": {
+            "accountId": "111122223333",
+            "apiId": "k3x9q2abcd",
+            "domainName": "k3x9q2abcd.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "k3x9q2abcd",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.24",
+                "userAgent": "lambda-watch-test",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "30/Nov/2026:12:00:00 +0000",
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "isBase64Encoded": False,
+        "body": json.dumps(body),
+    }
+
+
+def main():
+    suffix = uuid.uuid4().hex[:8]
+    table, bucket = f"beacon-watch-{suffix}", f"beacon-watch-{suffix}"
+    env = {**os.environ, **AWS_ENV}
+
+    # The table (created by the binary, as an operator would) and the first owner token.
+    made = subprocess.run(
+        [os.environ["BEACON_BIN"], "--no-demo", "--store", "dynamodb", "--dynamodb-table", table,
+         "--dynamodb-endpoint", MOTO, "--dynamodb-create-table",
+         "token", "create", "--name", "Watch", "--role", "owner"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    if made.returncode != 0:
+        sys.exit(f"creating the table and token failed:\n{made.stderr}")
+    token = made.stdout.strip().splitlines()[-1]
+    s3 = client("s3")
+    s3.create_bucket(Bucket=bucket)
+    dynamodb = client("dynamodb")
+
+    variables = ",".join(
+        f"{k}={v}"
+        for k, v in {
+            **AWS_ENV,
+            "BEACON_DYNAMODB_TABLE": table,
+            "BEACON_DYNAMODB_ENDPOINT": MOTO,
+            "BEACON_S3_ENDPOINT": MOTO,
+            "BEACON_SITE_BUCKET": bucket,
+            "BEACON_PUBLIC_URL": "https://status.example.com",
+            "BEACON_PAGE_NAME": "Watch",
+        }.items()
+    )
+    # One emulator per function: each serves its package's binary on its own port.
+    ports, watches = {}, []
+    try:
+        for function, package in (("api", "beacon-function-api"), ("publish", "beacon-function-publish")):
+            ports[function] = free_port()
+            log = open(tempfile.mktemp(suffix=".log", prefix=f"beacon-lambda-watch-{function}-"), "w+")
+            process = subprocess.Popen(
+                ["cargo", "lambda", "watch", "-p", package, "--invoke-port", str(ports[function]),
+                 "--ignore-changes", "--env-vars", variables],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            watches.append((process, log))
+        deadline = time.time() + 120
+        for (process, log), port in zip(watches, ports.values()):
+            while True:
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if process.poll() is not None or time.time() > deadline:
+                    log.seek(0)
+                    sys.exit(f"cargo lambda watch did not start:\n{log.read()}")
+                time.sleep(0.5)
+
+        title = f"Checkout errors {suffix}"
+        response = invoke(ports["api"], "api", http_event(token, "POST", "/api/v1/incidents", {
+            "title": title, "impact": "minor", "message": "We are looking into it.",
+        }))
+        assert response["statusCode"] == 201, response
+        incident = json.loads(response["body"])
+        stored = dynamodb.get_item(TableName=table, Key={"pk": {"S": f"INC#{incident['id']}"}, "sk": {"S": "A"}})
+        assert title in stored.get("Item", {}).get("data", {}).get("S", ""), stored
+        print(f"api: POST /api/v1/incidents -> 201, incident {incident['id']} stored in {table}")
+
+        # The change records, as the table's stream would carry them.
+        changes = dynamodb.scan(
+            TableName=table,
+            FilterExpression="#feed = :true",
+            ExpressionAttributeNames={"#feed": "feed"},
+            ExpressionAttributeValues={":true": {"BOOL": True}},
+        )["Items"]
+        assert changes, "no change record was written"
+        records = [{
+            "eventID": uuid.uuid4().hex,
+            "eventName": "INSERT",
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": REGION,
+            "dynamodb": {
+                "ApproximateCreationDateTime": int(time.time()),
+                "Keys": {"pk": item["pk"], "sk": item["sk"]},
+                "NewImage": item,
+                "SequenceNumber": str(100000000000000000000 + n),
+                "SizeBytes": 400,
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            },
+            "eventSourceARN": f"arn:aws:dynamodb:{REGION}:111122223333:table/{table}/stream/2026-11-30T00:00:00.000",
+        } for n, item in enumerate(changes)]
+        outcome = invoke(ports["publish"], "publish", {"Records": records})
+        assert outcome == {"batchItemFailures": []}, outcome
+        index = s3.get_object(Bucket=bucket, Key="index.html")["Body"].read().decode()
+        assert title in index, "the incident is not on the published index"
+        page = s3.get_object(Bucket=bucket, Key=f"incidents/{incident['id']}.html")
+        assert page["ContentType"].startswith("text/html"), page["ContentType"]
+        summary = json.loads(s3.get_object(Bucket=bucket, Key="api/v2/summary.json")["Body"].read())
+        assert [i["name"] for i in summary["incidents"]] == [title], summary["incidents"]
+        print(f"publish: stream batch of {len(records)} change records -> page in s3://{bucket}")
+
+        schedule = json.loads((ROOT / "tests/fixtures/events/scheduled-reconcile.json").read_text())
+        assert invoke(ports["publish"], "publish", schedule) == {"batchItemFailures": []}
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+        assert {"index.html", "404.html", "history.atom", "api/v2/status.json"} <= keys, keys
+        print(f"publish: reconcile schedule event -> {len(keys)} objects in the bucket")
+    except BaseException:
+        for _, log in watches:
+            log.seek(0)
+            print(log.read()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        for process, _ in watches:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+    print("lambda watch: both functions passed")
+
+
+if __name__ == "__main__":
+    main()
