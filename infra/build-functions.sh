@@ -42,6 +42,15 @@ cargo lambda build --profile lambda "$flag" --output-format zip \
   -p beacon-function-api -p beacon-function-publish --lambda-dir "$out"
 printf '{"arch":"%s","target":"%s"}\n' "$arch" "$target" > "$out/build.json"
 
+# Recompress each zip with zopfli (same file, same mode, a smaller standard deflate).
+if ! python3 -c 'import zopfli' 2>/dev/null; then
+  python3 -m pip install --quiet zopfli==0.4.3
+fi
+for zip in "$out"/*/bootstrap.zip; do
+  python3 "$here/repack_zip.py" "$zip" &
+done
+wait
+
 limit=$((3 * 1024 * 1024))
 for zip in "$out"/*/bootstrap.zip; do
   name="$(basename "$(dirname "$zip")")"
