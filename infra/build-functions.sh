@@ -46,10 +46,14 @@ printf '{"arch":"%s","target":"%s"}\n' "$arch" "$target" > "$out/build.json"
 if ! python3 -c 'import zopfli' 2>/dev/null; then
   python3 -m pip install --quiet zopfli==0.4.3
 fi
+repacks=()
 for zip in "$out"/*/bootstrap.zip; do
   python3 "$here/repack_zip.py" "$zip" &
+  repacks+=("$!")
 done
-wait
+for pid in "${repacks[@]}"; do
+  wait "$pid" # a failed repack fails the build (set -e)
+done
 
 limit=$((3 * 1024 * 1024))
 for zip in "$out"/*/bootstrap.zip; do

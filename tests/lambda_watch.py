@@ -216,9 +216,11 @@ def main():
         raise
     finally:
         for process, _ in watches:
-            os.killpg(process.pid, signal.SIGTERM)
             try:
+                os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=20)
+            except ProcessLookupError:
+                pass  # already gone
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
     print("lambda watch: both functions passed")

@@ -17,6 +17,7 @@ import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -304,10 +305,24 @@ export class BeaconStack extends Stack {
     }
 
     // Alarms: any function error, and any batch the publisher gave up on.
+    // A key of our own: CloudWatch cannot publish to a topic under the AWS-managed SNS
+    // key, whose policy cannot be changed to let it in.
+    const alarmKey = new kms.Key(this, 'AlarmsKey', {
+      description: 'Encrypts the beacon alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    alarmKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
     const alarmTopic = new sns.Topic(this, 'Alarms', {
       displayName: 'beacon alarms',
       enforceSSL: true,
-      masterKey: kms.Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+      masterKey: alarmKey,
     });
     if (settings.alarmEmail) {
       alarmTopic.addSubscription(new subscriptions.EmailSubscription(settings.alarmEmail));

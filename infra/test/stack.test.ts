@@ -313,7 +313,21 @@ test('alarms on every function error and on the failure queue, sent to the alarm
     assert.equal(a.Properties.AlarmActions.length, 1);
     assert.match(a.Properties.AlarmActions[0].Ref, /^Alarms/);
   }
-  t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+  // Encrypted with a key whose policy lets CloudWatch publish (the AWS-managed SNS key cannot).
+  t.hasResourceProperties('AWS::SNS::Topic', {
+    KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlarmsKey'), 'Arn'] },
+  });
+  t.hasResourceProperties('AWS::KMS::Key', {
+    EnableKeyRotation: true,
+    KeyPolicy: {
+      Statement: Match.arrayWith([
+        Match.objectLike({
+          Principal: { Service: 'cloudwatch.amazonaws.com' },
+          Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        }),
+      ]),
+    },
+  });
   synth({ alarmEmail: 'oncall@example.com' }).template.hasResourceProperties('AWS::SNS::Subscription', {
     Protocol: 'email',
     Endpoint: 'oncall@example.com',

@@ -19,7 +19,6 @@ use tokio::sync::Mutex;
 pub struct DirBucket {
     root: PathBuf,
     locks: Vec<Mutex<()>>,
-    writes: AtomicU64,
     tags: std::sync::Mutex<HashMap<PathBuf, (FileIdentity, String)>>,
 }
 
@@ -57,12 +56,7 @@ impl DirBucket {
     }
 
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self {
-            root: root.into(),
-            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-            writes: AtomicU64::new(0),
-            tags: Default::default(),
-        }
+        Self { root: root.into(), locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(), tags: Default::default() }
     }
 
     pub fn root(&self) -> &Path {
@@ -146,25 +140,18 @@ impl SiteBucket for DirBucket {
         if !holds {
             return Err(BucketError::PreconditionFailed(upload.path.to_owned()));
         }
-        // Unique per write: two objects may share a stem (`history.atom`, `history.rss`).
+        // Unique per write in the process (two objects may share a stem, `history.atom`
+        // and `history.rss`, and two buckets may share a folder) and across processes.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
         let mut temporary = path.clone().into_os_string();
-        temporary.push(format!(".tmp-{}-{}", std::process::id(), self.writes.fetch_add(1, Ordering::Relaxed)));
+        temporary.push(format!(".tmp-{}-{}", std::process::id(), WRITES.fetch_add(1, Ordering::Relaxed)));
         let temporary = PathBuf::from(temporary);
-        if let Err(e) = tokio::fs::write(&temporary, upload.bytes).await {
-            // The first object of a folder creates it.
-            let Some(parent) = path.parent().filter(|_| e.kind() == std::io::ErrorKind::NotFound) else {
-                return Err(io(e));
-            };
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-            tokio::fs::write(&temporary, upload.bytes).await.map_err(io)?;
+        let result = self.replace(&path, &temporary, upload.bytes).await;
+        if result.is_err() {
+            // Never leave a half-written temporary for the web server to serve.
+            let _ = tokio::fs::remove_file(&temporary).await;
         }
-        let tag = etag_of(upload.bytes);
-        // Renaming keeps the inode and modification time the temporary has now.
-        if let Some(identity) = Self::identity(&temporary).await? {
-            self.remember(&path, identity, &tag);
-        }
-        tokio::fs::rename(&temporary, &path).await.map_err(io)?;
-        Ok(tag)
+        result
     }
 
     async fn delete(&self, key: &str) -> Result<(), BucketError> {
@@ -175,6 +162,27 @@ impl SiteBucket for DirBucket {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io(e)),
         }
+    }
+}
+
+impl DirBucket {
+    /// Writes `bytes` to `temporary`, then renames it over `path`; returns the new tag.
+    async fn replace(&self, path: &Path, temporary: &Path, bytes: &[u8]) -> Result<String, BucketError> {
+        if let Err(e) = tokio::fs::write(temporary, bytes).await {
+            // The first object of a folder creates it.
+            let Some(parent) = path.parent().filter(|_| e.kind() == std::io::ErrorKind::NotFound) else {
+                return Err(io(e));
+            };
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+            tokio::fs::write(temporary, bytes).await.map_err(io)?;
+        }
+        let tag = etag_of(bytes);
+        // Renaming keeps the inode and modification time the temporary has now.
+        if let Some(identity) = Self::identity(temporary).await? {
+            self.remember(path, identity, &tag);
+        }
+        tokio::fs::rename(temporary, path).await.map_err(io)?;
+        Ok(tag)
     }
 }
 

@@ -68,7 +68,8 @@ impl PublishOnChange {
         self.publish(true).await
     }
 
-    /// The periodic repair: reads the whole state again, trusting nothing remembered.
+    /// The periodic repair: reads the whole state again and checks every object in the
+    /// bucket, trusting nothing remembered.
     pub async fn reconcile(&self) -> Result<PublishReport, HandlerError> {
         self.publish(false).await
     }
@@ -80,7 +81,12 @@ impl PublishOnChange {
         let (snapshot, version, state) =
             snapshot_since(&self.service, &self.page, previous).await.map_err(|e| HandlerError(e.to_string()))?;
         *last = Some(state);
-        let report = self.publisher.publish(&snapshot, version).await.map_err(|e| HandlerError(e.to_string()))?;
+        let published = if reuse {
+            self.publisher.publish(&snapshot, version).await
+        } else {
+            self.publisher.publish_verifying(&snapshot, version).await
+        };
+        let report = published.map_err(|e| HandlerError(e.to_string()))?;
         tracing::debug!(
             written = report.written.len(),
             deleted = report.deleted.len(),

@@ -159,12 +159,13 @@ impl Publisher {
         object: &SiteObject,
         hash: &str,
         previous: Option<&ManifestEntry>,
-        manifest_complete: bool,
+        manifest_trusted: bool,
         version: i64,
     ) -> Result<Option<Written>, PublishError> {
         if let Some(p) = previous.filter(|p| p.sha256 == hash && p.etag.is_some()) {
-            // After an interrupted publish the bucket may hold something else.
-            if manifest_complete || self.bucket.etag(&object.path).await? == p.etag {
+            // After an interrupted publish, or when verifying, the bucket may hold
+            // something else than the manifest says.
+            if manifest_trusted || self.bucket.etag(&object.path).await? == p.etag {
                 return Ok(None);
             }
         }
@@ -209,6 +210,27 @@ impl Publisher {
     }
 
     pub async fn publish_objects(&self, objects: &[SiteObject], version: i64) -> Result<PublishReport, PublishError> {
+        self.publish_objects_checked(objects, version, false).await
+    }
+
+    /// [`Publisher::publish`], also checking every unchanged object against the bucket
+    /// instead of trusting the manifest: the periodic repair. It rewrites an object that
+    /// holds other bytes than the manifest says, for instance an older publisher's write
+    /// that landed after a newer one had found the object unchanged.
+    pub async fn publish_verifying(&self, snapshot: &Snapshot, version: i64) -> Result<PublishReport, PublishError> {
+        let objects = {
+            let mut cache = self.renderer.lock().unwrap_or_else(|p| p.into_inner());
+            render_cached(snapshot, &mut cache)
+        };
+        self.publish_objects_checked(&objects, version, true).await
+    }
+
+    async fn publish_objects_checked(
+        &self,
+        objects: &[SiteObject],
+        version: i64,
+        verify: bool,
+    ) -> Result<PublishReport, PublishError> {
         // 1 and 2: read and claim; the first attempt trusts the manifest this publisher
         // wrote last, and its conditional write proves it is still the bucket's.
         let mut claimed = None;
@@ -249,7 +271,8 @@ impl Publisher {
             .zip(hashes)
             .map(|(object, hash)| async move {
                 let previous = old.objects.get(&object.path);
-                Ok(match self.write_if_changed(object, &hash, previous, old.complete, version).await? {
+                let trusted = old.complete && !verify;
+                Ok(match self.write_if_changed(object, &hash, previous, trusted, version).await? {
                     Some(Written::Tag(etag)) => Outcome::Written(object.path.clone(), hash, etag),
                     Some(Written::Superseded) => Outcome::Superseded,
                     None => Outcome::Unchanged,
@@ -276,19 +299,16 @@ impl Publisher {
         }
         let keep: std::collections::HashSet<&str> = objects.iter().map(|o| o.path.as_str()).collect();
         let gone: Vec<&String> = old.objects.keys().filter(|p| !keep.contains(p.as_str())).collect();
-        if !gone.is_empty() {
+        // One at a time, each after checking no newer publisher has claimed: a delete is
+        // unconditional, and a newer state may keep the object. Deletes are rare (an
+        // incident removed), so this costs nothing in the common publish.
+        for path in gone {
             if self.newer_than(version).await? {
                 return Ok(PublishReport { superseded: true, ..report });
             }
-            let deletes: Vec<_> =
-                gone.into_iter().map(|path| async move { self.bucket.delete(path).await.map(|()| path) }).collect();
-            let deleted: Vec<Result<&String, BucketError>> =
-                stream::iter(deletes).buffer_unordered(WRITES_AT_ONCE).collect().await;
-            for path in deleted {
-                let path = path?;
-                manifest.objects.remove(path);
-                report.deleted.push(path.clone());
-            }
+            self.bucket.delete(path).await?;
+            manifest.objects.remove(path);
+            report.deleted.push(path.clone());
         }
 
         // 4: record the tags, unless a newer publisher claimed meanwhile.

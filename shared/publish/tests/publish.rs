@@ -151,3 +151,33 @@ async fn a_change_stamped_before_a_publish_but_committed_after_it_is_still_publi
     let page = ok(bucket.read(&format!("incidents/{}.html", incident.id)).await);
     assert!(page.is_some(), "the incident's page was not published");
 }
+
+#[tokio::test]
+async fn the_verifying_publish_repairs_an_object_the_manifest_wrongly_trusts() {
+    // An older publisher's write that lands after a newer publish found the object
+    // unchanged leaves other bytes than the (complete) manifest records.
+    let (service, dir) = service().await;
+    let bucket = Arc::new(DirBucket::new(dir.path().join("site")));
+    let publisher = Publisher::new(bucket.clone());
+    ok(service.create_component(Actor::System, NewComponent { name: "API".into(), ..Default::default() }).await);
+    let (snap, version) = ok(snapshot(&service, &page()).await);
+    ok(publisher.publish(&snap, version).await);
+    let (good, tag) = ok(bucket.read("api/v2/status.json").await).unwrap_or_default();
+    ok(bucket
+        .write(
+            Upload {
+                path: "api/v2/status.json",
+                bytes: b"{\"stale\":true}",
+                content_type: "application/json",
+                cache_control: "no-store",
+            },
+            Precondition::IfMatch(tag),
+        )
+        .await);
+
+    let trusting = ok(publisher.publish(&snap, version + 1).await);
+    assert!(!trusting.written.contains(&"api/v2/status.json".to_owned()), "the ordinary publish trusts the manifest");
+    let verifying = ok(publisher.publish_verifying(&snap, version + 2).await);
+    assert_eq!(verifying.written, vec!["api/v2/status.json".to_owned()]);
+    assert_eq!(ok(bucket.read("api/v2/status.json").await).map(|(b, _)| b), Some(good));
+}
