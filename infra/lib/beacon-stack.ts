@@ -102,19 +102,18 @@ export class BeaconStack extends Stack {
       enforceSSL: true,
       versioned: true,
       // Every publish replaces objects: old versions are only for recovery.
-      lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(30) }],
+      lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(30), expiredObjectDeleteMarker: true }],
       serverAccessLogsBucket: logBucket,
       serverAccessLogsPrefix: 'site-bucket/',
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    const headers = new cloudfront.ResponseHeadersPolicy(this, 'SecurityHeaders', {
-      comment: 'beacon status page: HSTS, CSP, nosniff, no framing',
-      securityHeadersBehavior: {
+    const securityHeaders: cloudfront.ResponseSecurityHeadersBehavior = {
         strictTransportSecurity: {
           accessControlMaxAge: Duration.days(730),
+          // Not `preload`: that is a promise about the whole registrable domain, which
+          // only its owner can make (and meaningless on cloudfront.net).
           includeSubdomains: true,
-          preload: true,
           override: true,
         },
         // The page's one script is its own file; its one inline stylesheet is allowed
@@ -138,8 +137,26 @@ export class BeaconStack extends Stack {
           referrerPolicy: cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN,
           override: true,
         },
+    };
+    const headers = new cloudfront.ResponseHeadersPolicy(this, 'SecurityHeaders', {
+      comment: 'beacon status page: HSTS, CSP, nosniff, no framing',
+      securityHeadersBehavior: securityHeaders,
+    });
+    // Statuspage's public API answers every origin, so status widgets on other sites can
+    // read it from the browser; ours does the same for its v2 files (read-only, public).
+    const publicApiHeaders = new cloudfront.ResponseHeadersPolicy(this, 'PublicApiHeaders', {
+      comment: 'beacon Statuspage v2 JSON: the security headers plus CORS for every origin',
+      securityHeadersBehavior: securityHeaders,
+      corsBehavior: {
+        accessControlAllowCredentials: false,
+        accessControlAllowHeaders: ['*'],
+        accessControlAllowMethods: ['GET', 'HEAD', 'OPTIONS'],
+        accessControlAllowOrigins: ['*'],
+        accessControlMaxAge: Duration.hours(1),
+        originOverride: true,
       },
     });
+    const siteOrigin = origins.S3BucketOrigin.withOriginAccessControl(this.siteBucket);
 
     const certificate = settings.domain
       ? acm.Certificate.fromCertificateArn(this, 'Certificate', settings.domain.certificateArn)
@@ -148,11 +165,21 @@ export class BeaconStack extends Stack {
       comment: `${settings.pageName} status page`,
       defaultRootObject: 'index.html',
       defaultBehavior: {
-        origin: origins.S3BucketOrigin.withOriginAccessControl(this.siteBucket),
+        origin: siteOrigin,
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         compress: true,
         cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
         responseHeadersPolicy: headers,
+      },
+      additionalBehaviors: {
+        'api/v2/*': {
+          origin: siteOrigin,
+          viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+          compress: true,
+          allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+          cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
+          responseHeadersPolicy: publicApiHeaders,
+        },
       },
       // Without list permission S3 answers 403 for a missing key: both become the page's 404.
       errorResponses: [403, 404].map((status) => ({

@@ -102,6 +102,9 @@ test('the site bucket: private, encrypted, TLS only, versioned, logged', () => {
         ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
       },
       VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: {
+        Rules: [Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, ExpiredObjectDeleteMarker: true })],
+      },
       LoggingConfiguration: Match.objectLike({ DestinationBucketName: Match.anyValue() }),
     },
   });
@@ -151,9 +154,29 @@ test('the CDN: origin access control, compression, HTTPS, the page 404, logging,
       Aliases: Match.absent(),
     }),
   });
-  const policy = Object.values(t.findResources('AWS::CloudFront::ResponseHeadersPolicy'))[0] as any;
+  const policies = Object.values(t.findResources('AWS::CloudFront::ResponseHeadersPolicy')) as any[];
+  assert.equal(policies.length, 2, 'the page, and the v2 JSON with CORS');
+  const [policy, api] = [
+    policies.find((p) => !p.Properties.ResponseHeadersPolicyConfig.CorsConfig),
+    policies.find((p) => p.Properties.ResponseHeadersPolicyConfig.CorsConfig),
+  ];
+  // Widgets on other sites read the v2 JSON, as they read Statuspage's; with the same security headers.
+  const cors = api.Properties.ResponseHeadersPolicyConfig.CorsConfig;
+  assert.deepEqual(cors.AccessControlAllowOrigins.Items, ['*']);
+  assert.deepEqual(cors.AccessControlAllowMethods.Items, ['GET', 'HEAD', 'OPTIONS']);
+  assert.equal(cors.AccessControlAllowCredentials, false);
+  assert.deepEqual(
+    api.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig,
+    policy.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig,
+  );
+  t.hasResourceProperties('AWS::CloudFront::Distribution', {
+    DistributionConfig: Match.objectLike({
+      CacheBehaviors: [Match.objectLike({ PathPattern: 'api/v2/*', Compress: true, ViewerProtocolPolicy: 'redirect-to-https' })],
+    }),
+  });
   const security = policy.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig;
   assert.equal(security.StrictTransportSecurity.AccessControlMaxAgeSec, 730 * 86400);
+  assert.notEqual(security.StrictTransportSecurity.Preload, true, 'no HSTS preload promise');
   assert.equal(security.StrictTransportSecurity.IncludeSubdomains, true);
   assert.equal(security.ContentTypeOptions.Override, true);
   assert.equal(security.FrameOptions.FrameOption, 'DENY');
