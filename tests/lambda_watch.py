@@ -142,7 +142,7 @@ def main():
     try:
         for function, package in (("api", "beacon-function-api"), ("publish", "beacon-function-publish")):
             ports[function] = free_port()
-            log = open(tempfile.mktemp(suffix=".log", prefix=f"beacon-lambda-watch-{function}-"), "w+")
+            log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix=f"beacon-lambda-watch-{function}-")
             process = subprocess.Popen(
                 ["cargo", "lambda", "watch", "-p", package, "--invoke-port", str(ports[function]),
                  "--ignore-changes", "--env-vars", variables],

@@ -33,13 +33,15 @@ type Context = (key: string) => unknown;
 
 function text(context: Context, key: string): string | undefined {
   const value = context(key);
-  if (value === undefined || value === null || value === '') {
+  if (value === undefined || value === null) {
     return undefined;
   }
   if (typeof value !== 'string') {
     throw new SettingsError(`context ${key} must be a string, got ${JSON.stringify(value)}`);
   }
-  return value.trim();
+  // Blank is unset: `-c pageName=" "` falls back to the default rather than naming nothing.
+  const trimmed = value.trim();
+  return trimmed === '' ? undefined : trimmed;
 }
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
@@ -58,7 +60,8 @@ export function readSettings(context: Context): Settings {
   if (domainName !== undefined && !DOMAIN.test(domainName)) {
     throw new SettingsError(`context domainName is not a domain name: ${domainName}`);
   }
-  if (certificateArn !== undefined && !certificateArn.startsWith('arn:aws:acm:us-east-1:')) {
+  // Any partition's ARN (aws, aws-cn, aws-us-gov), but the certificate must be in us-east-1.
+  if (certificateArn !== undefined && !/^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/.+$/.test(certificateArn)) {
     throw new SettingsError('context certificateArn must be an ACM certificate in us-east-1 (CloudFront requires it)');
   }
   const sender = text(context, 'sender');

@@ -366,6 +366,12 @@ test('settings are checked before anything is built', () => {
     /us-east-1/,
   );
   assert.throws(() => read({ sender: 'not an address' }), SettingsError);
+  assert.equal(read({ pageName: '   ' }).pageName, 'Status', 'blank is unset');
+  assert.equal(
+    read({ domainName: 'status.example.cn', certificateArn: 'arn:aws-cn:acm:us-east-1:123456789012:certificate/x' })
+      .domain?.name,
+    'status.example.cn',
+  );
   assert.equal(read({}).arch, 'arm64');
   // Functions built for one architecture are refused by a stack deploying the other.
   const app = new App({ context: { functionsDir: builtFunctions('x86_64') } });
