@@ -202,11 +202,12 @@ impl Publisher {
 
     /// Renders `snapshot` and publishes it as state `version`.
     pub async fn publish(&self, snapshot: &Snapshot, version: i64) -> Result<PublishReport, PublishError> {
-        let objects = {
-            let mut cache = self.renderer.lock().unwrap_or_else(|p| p.into_inner());
-            render_cached(snapshot, &mut cache)
-        };
-        self.publish_objects(&objects, version).await
+        self.publish_objects(&self.render(snapshot), version).await
+    }
+
+    fn render(&self, snapshot: &Snapshot) -> Vec<SiteObject> {
+        let mut cache = self.renderer.lock().unwrap_or_else(|p| p.into_inner());
+        render_cached(snapshot, &mut cache)
     }
 
     pub async fn publish_objects(&self, objects: &[SiteObject], version: i64) -> Result<PublishReport, PublishError> {
@@ -218,11 +219,7 @@ impl Publisher {
     /// holds other bytes than the manifest says, for instance an older publisher's write
     /// that landed after a newer one had found the object unchanged.
     pub async fn publish_verifying(&self, snapshot: &Snapshot, version: i64) -> Result<PublishReport, PublishError> {
-        let objects = {
-            let mut cache = self.renderer.lock().unwrap_or_else(|p| p.into_inner());
-            render_cached(snapshot, &mut cache)
-        };
-        self.publish_objects_checked(&objects, version, true).await
+        self.publish_objects_checked(&self.render(snapshot), version, true).await
     }
 
     async fn publish_objects_checked(
