@@ -107,6 +107,8 @@ pub struct PostUpdate {
     pub impact: Option<Impact>,
     #[serde(default)]
     pub components: Vec<ComponentChange>,
+    /// `false` posts without telling subscribers (a typo fix, say). Default `true`.
+    pub notify: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

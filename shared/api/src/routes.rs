@@ -355,7 +355,13 @@ pub async fn post_update(
     let route = format!("POST /api/v1/incidents/{incident_id}/updates");
     Ok(idempotent(&state, &caller, &headers, &route, &body.raw, async {
         let components = component_edits(b.components).map_err(invalid)?;
-        let input = beacon_app::PostUpdate { message: b.message, status: b.status, impact: b.impact, components };
+        let input = beacon_app::PostUpdate {
+            message: b.message,
+            status: b.status,
+            impact: b.impact,
+            components,
+            silent: b.notify == Some(false),
+        };
         let posted = state
             .service
             .post_update(caller.actor(), incident_id, expected, input)

@@ -29,6 +29,8 @@ pub struct PostUpdate {
     pub status: Option<IncidentStatus>,
     pub impact: Option<Impact>,
     pub components: Vec<ComponentEdit>,
+    /// Posts without telling subscribers (a typo fix, say).
+    pub silent: bool,
 }
 
 /// Change title, impact or components without a public update.
@@ -128,8 +130,16 @@ impl Service {
     ) -> AppResult<Posted> {
         let message = parse_message(&input.message)?;
         let new = NewUpdate { message, status: input.status, impact: input.impact, components: input.components };
+        let notify = !input.silent;
         let outcome = self
-            .mutate_incident(&actor, id, expected_version, |incident, stamp| incident.post_update(new.clone(), stamp))
+            .mutate_incident(&actor, id, expected_version, |incident, stamp| {
+                incident.post_update(new.clone(), stamp).map(|mut outcome| {
+                    if let Some(update) = outcome.update.as_mut() {
+                        update.notify = notify;
+                    }
+                    outcome
+                })
+            })
             .await?;
         let update = outcome.update.ok_or_else(|| AppError::invalid("message", "no update was recorded"))?;
         Ok(Posted { incident: outcome.incident, update })

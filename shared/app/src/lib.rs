@@ -16,6 +16,7 @@ mod incidents;
 mod members;
 pub mod repo;
 mod service;
+pub mod subscribers;
 mod templates;
 mod tokens;
 
@@ -30,5 +31,8 @@ pub use incidents::{
 pub use members::{MemberPatch, NewMember};
 pub use repo::{IncidentSummary, Listing, OpenMarker};
 pub use service::Service;
+pub use subscribers::{
+    CreatedSubscriber, NewSubscriber, RateLimited, SubscribeOutcome, SubscriberFilter, SubscriberToken,
+};
 pub use templates::{NewTemplate, TemplatePatch};
 pub use tokens::{Caller, Token, TokenSecret};

@@ -1,4 +1,6 @@
-use crate::ids::{ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, TemplateId, TokenId, UpdateId};
+use crate::ids::{
+    ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, SubscriberId, TemplateId, TokenId, UpdateId,
+};
 use crate::timeline::Actor;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,8 @@ impl Change {
                 | ChangeKind::MemberDeleted { .. }
                 | ChangeKind::TokenCreated { .. }
                 | ChangeKind::TokenRevoked { .. }
+                | ChangeKind::SubscriberChanged { .. }
+                | ChangeKind::SubscriberDeleted { .. }
         )
     }
 }
@@ -54,6 +58,8 @@ pub enum ChangeKind {
     MemberDeleted { member_id: MemberId },
     TokenCreated { token_id: TokenId, member_id: MemberId },
     TokenRevoked { token_id: TokenId, member_id: MemberId },
+    SubscriberChanged { subscriber_id: SubscriberId },
+    SubscriberDeleted { subscriber_id: SubscriberId },
 }
 
 impl ChangeKind {

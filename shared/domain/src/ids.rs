@@ -76,3 +76,7 @@ ulid_id!(
     /// An API token.
     TokenId
 );
+ulid_id!(
+    /// A subscriber of the status page's notifications.
+    SubscriberId
+);

@@ -216,6 +216,13 @@ pub struct PublicUpdate {
     pub affected_components: Vec<AffectedChange>,
     pub author: Actor,
     pub created_at: Timestamp,
+    /// Whether subscribers are told of this update (`false` fixes a typo quietly).
+    #[serde(default = "notify_by_default")]
+    pub notify: bool,
+}
+
+fn notify_by_default() -> bool {
+    true
 }
 
 /// A private note of the team on an incident. Never public.
@@ -305,6 +312,7 @@ impl Incident {
                 .collect(),
             author: stamp.actor.clone(),
             created_at: at,
+            notify: true,
         };
         let mut kinds = vec![EventKind::Created {
             title: incident.title.to_string(),
@@ -358,6 +366,7 @@ impl Incident {
             affected_components: changes,
             author: stamp.actor.clone(),
             created_at: stamp.at,
+            notify: true,
         };
         kinds.push(EventKind::UpdatePosted { update_id: update.id, status });
         next.touch(stamp.at);

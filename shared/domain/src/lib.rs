@@ -12,6 +12,7 @@ mod ids;
 mod incident;
 mod member;
 mod page;
+mod subscriber;
 mod template;
 mod text;
 mod timeline;
@@ -20,7 +21,8 @@ pub use change::{Change, ChangeKind};
 pub use component::{Component, ComponentGroup, ComponentStatus, effective_status};
 pub use error::{DomainError, FieldError};
 pub use ids::{
-    ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, TemplateId, TokenId, UpdateId,
+    ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, SubscriberId, TemplateId, TokenId,
+    UpdateId,
 };
 pub use incident::{
     AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome,
@@ -28,6 +30,10 @@ pub use incident::{
 };
 pub use member::{Member, Role};
 pub use page::{PageIndicator, PageStatus};
+pub use subscriber::{
+    CONFIRMATION_WINDOW_SECONDS, Channel, ChannelKind, EndpointUrl, Events, FollowKey, Interest, MANAGE_TOKENS_KEPT,
+    MAX_FOLLOWED, NoticeEvent, QUARANTINE_AFTER_FAILURES, Subscriber, SubscriberState,
+};
 pub use template::{IncidentDraft, Template};
 pub use text::{Description, Email, Markdown, Name, Title};
 pub use timeline::{Actor, EventKind, TimelineEntry};

@@ -150,7 +150,7 @@ fn update<'a>(s: &'a Snapshot, u: &'a PublicUpdate) -> IncidentUpdateJson<'a> {
                 new_status: a.new.unwrap_or_default(),
             })
             .collect(),
-        deliver_notifications: true,
+        deliver_notifications: u.notify,
     }
 }
 

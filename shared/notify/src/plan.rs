@@ -1,0 +1,193 @@
+//! Planning: from a change to jobs on the work queue, streaming through the follow
+//! index so memory stays flat however many subscribers a page has.
+//!
+//! A notice reaches every subscriber listed under the page, under one of the incident's
+//! components, under one of their groups, or under the incident itself. Each index
+//! partition is read in subscriber-id order, a page at a time; the partitions are
+//! merged by id, so a subscriber listed under several keys is planned once.
+
+use crate::notice::{self, Notice};
+use crate::queue::{JOB_SIZE, Job, QueueError, WorkQueue};
+use beacon_app::feed::{ChangeHandler, HandlerError};
+use beacon_app::subscribers::{FOLLOW_EVENTS_ATTRIBUTE, follow_pk};
+use beacon_app::{AppError, Service};
+use beacon_domain::{Change, FollowKey, SubscriberId};
+use beacon_store::{Condition, Cursor, Item, Key, Query, Store, StoreError, Value};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use ulid::Ulid;
+
+/// Index entries read per query.
+pub const INDEX_PAGE: usize = 1000;
+/// Jobs handed to the queue per call.
+const ENQUEUE_BATCH: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl From<StoreError> for PlanError {
+    fn from(e: StoreError) -> Self {
+        Self::App(e.into())
+    }
+}
+
+/// What one planning run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Planned {
+    pub recipients: u64,
+    pub jobs: u64,
+}
+
+/// Turns announcing changes into delivery jobs.
+#[derive(Clone, Debug)]
+pub struct Planner {
+    service: Service,
+    queue: Arc<dyn WorkQueue>,
+}
+
+/// Marks a notice as fully planned, so a redelivered change does not enqueue again.
+fn planned_key(notice: &Notice) -> Key {
+    Key::new(format!("NOTICE#{}", notice.update_id), "PLANNED")
+}
+
+impl Planner {
+    pub fn new(service: Service, queue: Arc<dyn WorkQueue>) -> Self {
+        Self { service, queue }
+    }
+
+    /// Plans the notice a change announces, if any.
+    pub async fn plan_change(&self, change: &Change) -> Result<Planned, PlanError> {
+        let Some(notice) = notice::build(&self.service, change).await? else { return Ok(Planned::default()) };
+        notice::save(&self.service, &notice).await?;
+        self.plan(&notice).await
+    }
+
+    /// Enqueues every subscriber the notice reaches. Safe to repeat: a repeat after the
+    /// whole plan landed does nothing, and a repeat of a partial plan enqueues jobs
+    /// whose deliveries are already claimed, which send nothing twice.
+    pub async fn plan(&self, notice: &Notice) -> Result<Planned, PlanError> {
+        let store = self.service.store().as_ref();
+        if store.get(&planned_key(notice)).await?.is_some() {
+            return Ok(Planned::default());
+        }
+        let mut keys = vec![FollowKey::Page, FollowKey::Incident(notice.incident.id)];
+        keys.extend(notice.components.iter().map(|c| FollowKey::Component(c.id)));
+        keys.extend(notice.groups.iter().map(|g| FollowKey::Group(g.id)));
+        keys.sort();
+        keys.dedup();
+        let bit = i64::from(notice.event.bit());
+        let mut merged = Merge::new(store, keys.iter().map(|k| follow_pk(*k)).collect());
+        let mut planned = Planned::default();
+        let mut batch: Vec<SubscriberId> = Vec::with_capacity(JOB_SIZE);
+        let mut jobs: Vec<Job> = Vec::with_capacity(ENQUEUE_BATCH);
+        while let Some((id, events)) = merged.next().await? {
+            if events & bit == 0 {
+                continue;
+            }
+            let Ok(id) = id.parse::<SubscriberId>() else { continue };
+            batch.push(id);
+            planned.recipients += 1;
+            if batch.len() == JOB_SIZE {
+                jobs.push(self.job(notice, std::mem::take(&mut batch)));
+                if jobs.len() == ENQUEUE_BATCH {
+                    planned.jobs += jobs.len() as u64;
+                    self.queue.enqueue(std::mem::take(&mut jobs), Duration::ZERO).await?;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            jobs.push(self.job(notice, batch));
+        }
+        if !jobs.is_empty() {
+            planned.jobs += jobs.len() as u64;
+            self.queue.enqueue(jobs, Duration::ZERO).await?;
+        }
+        let expires = notice.incident.updated_at.as_second() + notice::NOTICE_TTL_SECONDS;
+        let marker = Item::new(planned_key(notice))
+            .with("type", Value::S("notice_planned".into()))
+            .with("recipients", Value::N(i64::try_from(planned.recipients).unwrap_or(i64::MAX)))
+            .with("ttl", Value::N(expires));
+        store.put(marker, Condition::None).await?;
+        tracing::info!(
+            notice = %notice.update_id,
+            incident = %notice.incident.id,
+            recipients = planned.recipients,
+            jobs = planned.jobs,
+            "notice planned"
+        );
+        Ok(planned)
+    }
+
+    fn job(&self, notice: &Notice, subscribers: Vec<SubscriberId>) -> Job {
+        Job { id: Ulid::new(), notice: notice.update_id, subscribers, attempt: 0 }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChangeHandler for Planner {
+    async fn handle(&self, change: &Change) -> Result<(), HandlerError> {
+        self.plan_change(change).await.map(|_| ()).map_err(|e| HandlerError(e.to_string()))
+    }
+}
+
+/// One follow-index partition read page by page.
+struct Source {
+    pk: String,
+    buffer: VecDeque<(String, i64)>,
+    cursor: Option<Cursor>,
+    done: bool,
+}
+
+/// A k-way merge of follow-index partitions by subscriber id, yielding each id once with
+/// the union of its wanted events. Holds at most one page per partition.
+struct Merge<'a> {
+    store: &'a dyn Store,
+    sources: Vec<Source>,
+}
+
+impl<'a> Merge<'a> {
+    fn new(store: &'a dyn Store, pks: Vec<String>) -> Self {
+        let sources =
+            pks.into_iter().map(|pk| Source { pk, buffer: VecDeque::new(), cursor: None, done: false }).collect();
+        Self { store, sources }
+    }
+
+    async fn fill(&mut self) -> Result<(), StoreError> {
+        for source in &mut self.sources {
+            if source.buffer.is_empty() && !source.done {
+                let page = self
+                    .store
+                    .query(Query::partition(source.pk.clone()).limit(INDEX_PAGE).after(source.cursor.take()))
+                    .await?;
+                source.buffer.extend(page.items.into_iter().map(|item| {
+                    (item.key.sk, item.attrs.get(FOLLOW_EVENTS_ATTRIBUTE).and_then(Value::as_i64).unwrap_or(0))
+                }));
+                source.done = page.next.is_none();
+                source.cursor = page.next;
+            }
+        }
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Result<Option<(String, i64)>, StoreError> {
+        self.fill().await?;
+        let Some(least) = self.sources.iter().filter_map(|s| s.buffer.front().map(|(id, _)| id)).min().cloned() else {
+            return Ok(None);
+        };
+        let mut events = 0;
+        for source in &mut self.sources {
+            if source.buffer.front().is_some_and(|(id, _)| *id == least)
+                && let Some((_, bits)) = source.buffer.pop_front()
+            {
+                events |= bits;
+            }
+        }
+        Ok(Some((least, events)))
+    }
+}

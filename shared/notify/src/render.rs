@@ -1,0 +1,375 @@
+//! What each channel receives: raw MIME mail, Statuspage-shaped webhook JSON, and
+//! messages formatted for Slack (Block Kit), Teams (an Adaptive Card) and Discord (an
+//! embed). Built from the notice alone, so every recipient reads the same news.
+
+use crate::notice::Notice;
+use beacon_domain::{Impact, IncidentStatus, NoticeEvent, PageIndicator, SubscriberId};
+use beacon_site::{PageConfig, markdown, statuspage};
+use hmac::{Hmac, Mac};
+use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use serde::Serialize;
+use serde_json::json;
+use sha2::Sha256;
+
+/// Where notifications come from and point to.
+#[derive(Clone, Debug)]
+pub struct MessageConfig {
+    pub page: PageConfig,
+    /// The public API's base URL (subscription links), without a trailing slash.
+    pub api_url: String,
+    /// The From mailbox of every mail, e.g. `Acme Status <status@acme.example>`.
+    pub from: Mailbox,
+}
+
+impl MessageConfig {
+    /// The domain of generated Message-IDs: the sender's.
+    fn id_domain(&self) -> &str {
+        self.from.email.domain()
+    }
+
+    pub fn manage_url(&self, token: &str) -> String {
+        format!("{}/subscriptions/manage?token={token}", self.api_url)
+    }
+
+    pub fn unsubscribe_url(&self, token: &str) -> String {
+        format!("{}/subscriptions/unsubscribe?token={token}", self.api_url)
+    }
+
+    pub fn confirm_url(&self, token: &str) -> String {
+        format!("{}/subscriptions/confirm?token={token}", self.api_url)
+    }
+}
+
+/// A mail ready to hand to a transport: the envelope and the exact bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mail {
+    pub from: String,
+    pub to: String,
+    pub message_id: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the message: {0}")]
+pub struct RenderError(pub String);
+
+fn headline(notice: &Notice) -> String {
+    let status = notice.update().map_or(notice.incident.status, |u| u.status);
+    format!("{}: {}", status.label(), notice.incident.title.as_str())
+}
+
+fn impact_words(impact: Impact) -> &'static str {
+    match impact {
+        Impact::None => "No impact",
+        Impact::Minor => "Minor",
+        Impact::Major => "Major",
+        Impact::Critical => "Critical",
+    }
+}
+
+fn component_lines(notice: &Notice) -> Vec<String> {
+    notice.components.iter().map(|c| format!("{}: {}", c.name.as_str(), c.status.label())).collect()
+}
+
+fn header(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+}
+
+/// The Message-ID that starts an incident's thread for one subscriber; every later
+/// mail of the incident refers to it, so they thread together.
+fn thread_root(config: &MessageConfig, notice: &Notice, subscriber: SubscriberId) -> String {
+    format!("<incident.{}.{subscriber}@{}>", notice.incident.id, config.id_domain())
+}
+
+/// The stable Message-ID of one notice to one subscriber: a repeat after a crash carries
+/// the same id, so receivers can drop it.
+pub fn message_id(config: &MessageConfig, notice: &Notice, subscriber: SubscriberId) -> String {
+    if notice.event == NoticeEvent::Created {
+        thread_root(config, notice, subscriber)
+    } else {
+        format!("<update.{}.{subscriber}@{}>", notice.update_id, config.id_domain())
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The notification mail of a notice: a plain-text and an HTML part, threaded per
+/// incident, with RFC 8058 one-click unsubscribe.
+pub fn notice_mail(
+    config: &MessageConfig,
+    notice: &Notice,
+    to: &str,
+    subscriber: SubscriberId,
+    token: &str,
+) -> Result<Mail, RenderError> {
+    let to_box: Mailbox = to.parse().map_err(|e| RenderError(format!("recipient {to:?}: {e}")))?;
+    let update = notice.update().ok_or_else(|| RenderError("the notice has no update".into()))?;
+    let incident_url = notice.incident_url(&config.page);
+    let manage = config.manage_url(token);
+    let unsubscribe = config.unsubscribe_url(token);
+    let page_name = config.page.name.as_str();
+    let subject = format!("[{page_name}] {}", headline(notice));
+    let components = component_lines(notice);
+    let when = update.created_at.strftime("%Y-%m-%d %H:%M UTC").to_string();
+
+    let mut text = format!(
+        "{}\n\nStatus: {}\nImpact: {}\n",
+        notice.incident.title.as_str(),
+        update.status.label(),
+        impact_words(notice.incident.impact)
+    );
+    if !components.is_empty() {
+        text.push_str(&format!("Affected: {}\n", components.join(", ")));
+    }
+    text.push_str(&format!("Posted: {when}\n\n{}\n\nFollow the incident: {incident_url}\n", update.message.as_str()));
+    text.push_str(&format!(
+        "\n--\nYou receive this because you subscribed to {page_name}.\nChange what you receive: {manage}\nUnsubscribe: {unsubscribe}\n"
+    ));
+
+    let component_html = if components.is_empty() {
+        String::new()
+    } else {
+        format!("<p><strong>Affected:</strong> {}</p>", escape(&components.join(", ")))
+    };
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:auto;color:#1f2328\">\
+<h1 style=\"font-size:1.3em\">{title}</h1>\
+<p><strong>{status}</strong> · Impact: {impact} · {when}</p>{component_html}\
+<div>{body}</div>\
+<p><a href=\"{incident_url}\">Follow the incident on the status page</a></p>\
+<hr><p style=\"font-size:.85em;color:#59636e\">You receive this because you subscribed to {page}. \
+<a href=\"{manage}\">Change what you receive</a> · <a href=\"{unsubscribe}\">Unsubscribe</a></p>\
+</body></html>",
+        title = escape(notice.incident.title.as_str()),
+        status = escape(update.status.label()),
+        impact = impact_words(notice.incident.impact),
+        when = escape(&when),
+        body = markdown::render(update.message.as_str()),
+        incident_url = escape(&incident_url),
+        page = escape(page_name),
+        manage = escape(&manage),
+        unsubscribe = escape(&unsubscribe),
+    );
+
+    let id = message_id(config, notice, subscriber);
+    let mut builder = Message::builder()
+        .from(config.from.clone())
+        .to(to_box)
+        .subject(subject)
+        .date(update.created_at.into())
+        .message_id(Some(id.clone()))
+        .raw_header(header("List-Unsubscribe", format!("<{unsubscribe}>")))
+        .raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()))
+        .raw_header(header("List-Id", format!("{} <notices.{}>", page_name, config.id_domain())))
+        .raw_header(header("Auto-Submitted", "auto-generated".into()));
+    if notice.event != NoticeEvent::Created {
+        let root = thread_root(config, notice, subscriber);
+        builder = builder.in_reply_to(root.clone()).references(root);
+    }
+    let message =
+        builder.multipart(MultiPart::alternative_plain_html(text, html)).map_err(|e| RenderError(e.to_string()))?;
+    Ok(Mail { from: config.from.email.to_string(), to: to.to_owned(), message_id: id, bytes: message.formatted() })
+}
+
+/// A one-off mail to a person (confirmation, manage link, quarantine notice): plain
+/// text and HTML from the same paragraphs, and an optional link as the call to action.
+pub fn plain_mail(
+    config: &MessageConfig,
+    to: &str,
+    subject: &str,
+    paragraphs: &[String],
+    action: Option<(&str, &str)>,
+) -> Result<Mail, RenderError> {
+    let to_box: Mailbox = to.parse().map_err(|e| RenderError(format!("recipient {to:?}: {e}")))?;
+    let mut text = paragraphs.join("\n\n");
+    let mut html = String::from(
+        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:auto;color:#1f2328\">",
+    );
+    for p in paragraphs {
+        html.push_str(&format!("<p>{}</p>", escape(p)));
+    }
+    if let Some((label, url)) = action {
+        text.push_str(&format!("\n\n{label}: {url}\n"));
+        html.push_str(&format!("<p><a href=\"{}\">{}</a></p>", escape(url), escape(label)));
+    }
+    html.push_str("</body></html>");
+    let id = format!("<{}@{}>", ulid::Ulid::new(), config.id_domain());
+    let message = Message::builder()
+        .from(config.from.clone())
+        .to(to_box)
+        .subject(format!("[{}] {subject}", config.page.name))
+        .message_id(Some(id.clone()))
+        .raw_header(header("Auto-Submitted", "auto-generated".into()))
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| RenderError(e.to_string()))?;
+    Ok(Mail { from: config.from.email.to_string(), to: to.to_owned(), message_id: id, bytes: message.formatted() })
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    unsubscribe: &'a str,
+    documentation: String,
+    generated_at: jiff::Timestamp,
+}
+
+#[derive(Serialize)]
+struct PageRef<'a> {
+    id: &'a str,
+    status_indicator: &'a str,
+    status_description: &'a str,
+}
+
+#[derive(Serialize)]
+struct IncidentPayload<'a> {
+    meta: Meta<'a>,
+    page: PageRef<'a>,
+    incident: statuspage::IncidentJson<'a>,
+}
+
+/// The body of a webhook delivery, in the shape of Statuspage's incident webhook.
+pub fn webhook_body(config: &MessageConfig, notice: &Notice, token: &str) -> Vec<u8> {
+    let snapshot = notice.snapshot(&config.page);
+    let unsubscribe = config.unsubscribe_url(token);
+    let record = &snapshot.incidents[0];
+    let payload = IncidentPayload {
+        meta: Meta {
+            unsubscribe: &unsubscribe,
+            documentation: format!("{}/subscriptions/webhooks", config.api_url),
+            generated_at: snapshot.generated_at,
+        },
+        page: PageRef {
+            id: &config.page.id,
+            status_indicator: notice.page_indicator.as_str(),
+            status_description: &notice.page_description,
+        },
+        incident: statuspage::incident(&snapshot, record),
+    };
+    serde_json::to_vec(&payload).unwrap_or_default()
+}
+
+/// The signature header of a webhook delivery: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
+/// "<t>.<body>">` under the subscriber's secret.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn colour(notice: &Notice) -> u32 {
+    if notice.update().is_some_and(|u| u.status == IncidentStatus::Resolved) {
+        return 0x1a7f37;
+    }
+    match notice.page_indicator {
+        PageIndicator::None => 0x1a7f37,
+        PageIndicator::Maintenance => 0x0969da,
+        PageIndicator::Minor => 0xbf8700,
+        PageIndicator::Major => 0xbc4c00,
+        PageIndicator::Critical => 0xcf222e,
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A Slack incoming-webhook message (Block Kit, with a text fallback for mobile
+/// notifications).
+pub fn slack_body(config: &MessageConfig, notice: &Notice) -> Vec<u8> {
+    let update = notice.update();
+    let message = update.map(|u| u.message.as_str()).unwrap_or_default();
+    let url = notice.incident_url(&config.page);
+    let mut fields = vec![
+        json!({"type": "mrkdwn", "text": format!("*Status:*\n{}", update.map_or(notice.incident.status, |u| u.status).label())}),
+        json!({"type": "mrkdwn", "text": format!("*Impact:*\n{}", impact_words(notice.incident.impact))}),
+    ];
+    let components = component_lines(notice);
+    if !components.is_empty() {
+        fields
+            .push(json!({"type": "mrkdwn", "text": clip(&format!("*Components:*\n{}", components.join("\n")), 2000)}));
+    }
+    let body = json!({
+        "text": clip(&format!("[{}] {}", config.page.name, headline(notice)), 3000),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": clip(&headline(notice), 150)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": clip(message, 3000)}},
+            {"type": "section", "fields": fields},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(&config.page.name, 300)}]},
+            {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "View incident"}, "url": url, "action_id": "view_incident"}]}
+        ]
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// A Microsoft Teams message: an Adaptive Card 1.4 (the newest version Teams workflow
+/// webhooks render everywhere).
+pub fn teams_body(config: &MessageConfig, notice: &Notice) -> Vec<u8> {
+    let update = notice.update();
+    let mut facts = vec![
+        json!({"title": "Status", "value": update.map_or(notice.incident.status, |u| u.status).label()}),
+        json!({"title": "Impact", "value": impact_words(notice.incident.impact)}),
+    ];
+    for c in &notice.components {
+        facts.push(json!({"title": c.name.as_str(), "value": c.status.label()}));
+    }
+    let body = json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": [
+                    {"type": "TextBlock", "text": headline(notice), "weight": "Bolder", "size": "Medium", "wrap": true},
+                    {"type": "TextBlock", "text": update.map(|u| u.message.as_str()).unwrap_or_default(), "wrap": true},
+                    {"type": "FactSet", "facts": facts}
+                ],
+                "actions": [{"type": "Action.OpenUrl", "title": "View incident", "url": notice.incident_url(&config.page)}]
+            }
+        }]
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// A Discord webhook message: one embed, mentions disabled (incident text is not a
+/// place to ping people from).
+pub fn discord_body(config: &MessageConfig, notice: &Notice) -> Vec<u8> {
+    let update = notice.update();
+    let mut fields = vec![
+        json!({"name": "Status", "value": update.map_or(notice.incident.status, |u| u.status).label(), "inline": true}),
+        json!({"name": "Impact", "value": impact_words(notice.incident.impact), "inline": true}),
+    ];
+    let components = component_lines(notice);
+    if !components.is_empty() {
+        fields.push(json!({"name": "Components", "value": clip(&components.join("\n"), 1024), "inline": false}));
+    }
+    let body = json!({
+        "embeds": [{
+            "title": clip(&headline(notice), 256),
+            "description": clip(update.map(|u| u.message.as_str()).unwrap_or_default(), 3000),
+            "url": notice.incident_url(&config.page),
+            "color": colour(notice),
+            "fields": fields,
+            "timestamp": update.map(|u| u.created_at.to_string()),
+            "footer": {"text": clip(&config.page.name, 200)}
+        }],
+        "allowed_mentions": {"parse": []}
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}

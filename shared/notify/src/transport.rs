@@ -1,0 +1,125 @@
+//! Transports: how a rendered message leaves the system. Ports here, with the
+//! adapters that need no cloud: an outbox folder of `.eml` files, and a rate bound.
+//! SES lives in its own crate; the guarded HTTP client in [`crate::http`].
+
+use crate::render::Mail;
+use beacon_domain::EndpointUrl;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a send failed, and so what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The provider asks us to slow down; not the recipient's fault.
+    #[error("throttled; retry in {retry_after:?}")]
+    Throttled { retry_after: Duration },
+    /// The provider refused this message for good (bad address, rejected content).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Refused before any connection: the endpoint is not allowed.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Anything that may pass on a later try (network, timeouts, 5xx).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Sends mail. Implementations: the outbox folder, SMTP, SES v2.
+#[async_trait::async_trait]
+pub trait MailTransport: Send + Sync + std::fmt::Debug {
+    async fn send(&self, mail: &Mail) -> Result<(), SendError>;
+}
+
+/// A webhook-like delivery's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub latency: Duration,
+}
+
+impl HttpAnswer {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// POSTs JSON to subscriber endpoints.
+#[async_trait::async_trait]
+pub trait HttpTransport: Send + Sync + std::fmt::Debug {
+    async fn post(&self, url: &EndpointUrl, headers: &[(&str, String)], body: Vec<u8>)
+    -> Result<HttpAnswer, SendError>;
+}
+
+/// Writes each mail as `<message id>.eml` into a folder: the one-machine stand-in for a
+/// mail provider, with the very bytes SES would be given. Writing is atomic (a temporary
+/// file renamed into place), and a repeat of the same message overwrites itself.
+#[derive(Clone, Debug)]
+pub struct OutboxMailer {
+    dir: PathBuf,
+}
+
+impl OutboxMailer {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The file name of a message: its id without the brackets, made safe for any file
+    /// system.
+    pub fn file_name(message_id: &str) -> String {
+        let stem: String = message_id
+            .trim_matches(|c| c == '<' || c == '>')
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') { c } else { '_' })
+            .collect();
+        format!("{stem}.eml")
+    }
+}
+
+#[async_trait::async_trait]
+impl MailTransport for OutboxMailer {
+    async fn send(&self, mail: &Mail) -> Result<(), SendError> {
+        let dir = self.dir.clone();
+        let name = Self::file_name(&mail.message_id);
+        let bytes = mail.bytes.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let temp = dir.join(format!(".{name}.{}.tmp", ulid::Ulid::new()));
+            std::fs::write(&temp, &bytes)?;
+            std::fs::rename(&temp, dir.join(&name)).inspect_err(|_| {
+                let _ = std::fs::remove_file(&temp);
+            })
+        })
+        .await
+        .map_err(|e| SendError::Failed(format!("outbox writer stopped: {e}")))?
+        .map_err(|e| SendError::Failed(format!("writing to the outbox {}: {e}", self.dir.display())))
+    }
+}
+
+/// Bounds another transport to a rate (messages per second), as the provider's account
+/// allows: senders wait for their turn instead of being throttled.
+#[derive(Debug)]
+pub struct RateBound<T> {
+    inner: T,
+    limiter: governor::DefaultDirectRateLimiter,
+}
+
+impl<T> RateBound<T> {
+    /// At most `per_second` sends per second (at least one), in bursts of at most that.
+    pub fn new(inner: T, per_second: f64) -> Self {
+        let rate = NonZeroU32::new(per_second.floor().clamp(1.0, 1_000_000.0) as u32).unwrap_or(NonZeroU32::MIN);
+        Self { inner, limiter: governor::RateLimiter::direct(governor::Quota::per_second(rate)) }
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: MailTransport> MailTransport for RateBound<T> {
+    async fn send(&self, mail: &Mail) -> Result<(), SendError> {
+        self.limiter.until_ready().await;
+        self.inner.send(mail).await
+    }
+}

@@ -1,0 +1,556 @@
+//! Fan-out on the embedded store: who a notice reaches, what each channel receives, and
+//! that nothing is lost or sent twice under repeats, races, crashes and failures.
+
+mod common;
+
+use beacon_app::feed::ChangeHandler as _;
+use beacon_app::subscribers::delivery_key;
+use beacon_app::{PostUpdate, SubscribeOutcome, SubscriberFilter};
+use beacon_domain::{
+    Actor, Change, ChangeId, ChangeKind, Events, IncidentStatus, Interest, NoticeEvent, SubscriberState,
+};
+use beacon_notify::transport::HttpTransport as _;
+use beacon_notify::{GuardedHttp, OutboundPolicy, Planner, SendError};
+use beacon_store::{Condition, Item, Value};
+use common::*;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+fn change(kind: ChangeKind) -> Change {
+    Change { id: ChangeId::new(ulid::Ulid::new()), at: jiff::Timestamp::now(), actor: Actor::System, kind }
+}
+
+fn reported(detail: &beacon_app::IncidentDetail) -> Change {
+    change(ChangeKind::IncidentReported {
+        incident_id: detail.incident.id,
+        update_id: detail.updates[0].id,
+        components: vec![],
+    })
+}
+
+async fn planned_ids(w: &World, planner: &Planner, c: &Change) -> BTreeSet<beacon_domain::SubscriberId> {
+    ok(planner.plan_change(c).await);
+    due_jobs(w).await.into_iter().flat_map(|j| j.subscribers).collect()
+}
+
+#[tokio::test]
+async fn a_notice_reaches_exactly_the_followers_of_what_it_touches() {
+    let w = world().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let (everyone, _) = subscribe(&w, email("all@example.com"), Interest::Page).await;
+    let (api_fan, _) = subscribe(&w, email("api@example.com"), only(&[&w.api])).await;
+    let (web_fan, _) = subscribe(&w, email("web@example.com"), only(&[&w.web])).await;
+    let (group_fan, _) = subscribe(
+        &w,
+        email("backend@example.com"),
+        Interest::Components { components: BTreeSet::new(), groups: BTreeSet::from([w.backend.id]) },
+    )
+    .await;
+    // Follows both API and the Backend group: planned once.
+    let (both, _) = subscribe(
+        &w,
+        email("both@example.com"),
+        Interest::Components { components: BTreeSet::from([w.api.id]), groups: BTreeSet::from([w.backend.id]) },
+    )
+    .await;
+    let (created_only, _) = subscribe_with(
+        &w,
+        email("new@example.com"),
+        Interest::Page,
+        Events { created: true, updated: false, resolved: false, maintenance: false },
+        None,
+    )
+    .await;
+
+    let incident = report(&w, &[&w.api]).await;
+    let (follower, _) =
+        subscribe(&w, email("follow@example.com"), Interest::Incident { incident_id: incident.incident.id }).await;
+    let first = reported(&incident);
+    let ids = planned_ids(&w, &planner, &first).await;
+    assert_eq!(ids, BTreeSet::from([everyone.id, api_fan.id, group_fan.id, both.id, created_only.id, follower.id]));
+    assert!(!ids.contains(&web_fan.id));
+
+    // A component added to the group later is covered by the group's followers.
+    let cache = ok(w
+        .service
+        .create_component(
+            member(),
+            beacon_app::NewComponent { name: "Cache".into(), group_id: Some(w.backend.id), ..Default::default() },
+        )
+        .await);
+    let second = report(&w, &[&cache]).await;
+    let ids = planned_ids(&w, &planner, &reported(&second)).await;
+    assert_eq!(ids, BTreeSet::from([everyone.id, group_fan.id, both.id, created_only.id]));
+
+    // An update reaches those who hear updates.
+    let posted = ok(w
+        .service
+        .post_update(
+            member(),
+            incident.incident.id,
+            None,
+            PostUpdate { message: "Found it.".into(), ..Default::default() },
+        )
+        .await);
+    let update = change(ChangeKind::IncidentUpdated {
+        incident_id: incident.incident.id,
+        update_id: posted.update.id,
+        components: vec![],
+    });
+    let ids = planned_ids(&w, &planner, &update).await;
+    assert_eq!(ids, BTreeSet::from([everyone.id, api_fan.id, group_fan.id, both.id, follower.id]));
+
+    // A redelivered change plans nothing more.
+    assert!(planned_ids(&w, &planner, &update).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_update_posted_without_notify_tells_nobody() {
+    let w = world().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    subscribe(&w, email("all@example.com"), Interest::Page).await;
+    let incident = report(&w, &[&w.api]).await;
+    let quiet = ok(w
+        .service
+        .post_update(
+            member(),
+            incident.incident.id,
+            None,
+            PostUpdate { message: "Typo fixed.".into(), silent: true, ..Default::default() },
+        )
+        .await);
+    assert!(!quiet.update.notify);
+    let c = change(ChangeKind::IncidentUpdated {
+        incident_id: incident.incident.id,
+        update_id: quiet.update.id,
+        components: vec![],
+    });
+    assert!(planned_ids(&w, &planner, &c).await.is_empty());
+}
+
+#[tokio::test]
+async fn pending_subscribers_hear_nothing_until_they_confirm() {
+    let w = world().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let outcome = ok(w.service.subscribe_email("Visitor@Example.com", Interest::Page, Events::default()).await);
+    let SubscribeOutcome::ConfirmationNeeded { subscriber, confirm, .. } = outcome else {
+        panic!("expected a confirmation, got {outcome:?}")
+    };
+    assert_eq!(subscriber.state, SubscriberState::Pending);
+    let first = report(&w, &[&w.api]).await;
+    assert!(planned_ids(&w, &planner, &reported(&first)).await.is_empty());
+
+    // A wrong token confirms nothing; the right one once.
+    assert!(ok(w.service.confirm_subscription(&format!("{}.nope", subscriber.id)).await).is_none());
+    let (active, _manage) =
+        ok(w.service.confirm_subscription(confirm.expose()).await).unwrap_or_else(|| panic!("confirm"));
+    assert_eq!(active.state, SubscriberState::Active);
+    assert!(ok(w.service.confirm_subscription(confirm.expose()).await).is_none(), "a confirmation link is single-use");
+    let second = report(&w, &[&w.web]).await;
+    assert_eq!(planned_ids(&w, &planner, &reported(&second)).await, BTreeSet::from([subscriber.id]));
+
+    // Asking again for an active address mails a manage link instead; the visitor sees
+    // no difference.
+    let again = ok(w.service.subscribe_email("visitor@example.com", Interest::Page, Events::default()).await);
+    assert!(matches!(again, SubscribeOutcome::AlreadySubscribed { .. }), "{again:?}");
+}
+
+#[tokio::test]
+async fn unconfirmed_subscriptions_expire_after_seven_days() {
+    let w = world().await;
+    let outcome = ok(w.service.subscribe_email("late@example.com", Interest::Page, Events::default()).await);
+    let SubscribeOutcome::ConfirmationNeeded { confirm, .. } = outcome else { panic!("{outcome:?}") };
+    later(&w, 7 * 24 * 3600 + 1);
+    assert!(ok(w.service.confirm_subscription(confirm.expose()).await).is_none());
+    assert_eq!(ok(w.service.count_subscribers(SubscriberFilter::default()).await), 0);
+    // The address can subscribe afresh.
+    let again = ok(w.service.subscribe_email("late@example.com", Interest::Page, Events::default()).await);
+    assert!(matches!(again, SubscribeOutcome::ConfirmationNeeded { .. }), "{again:?}");
+}
+
+#[tokio::test]
+async fn mails_to_one_address_are_limited_per_hour() {
+    let w = world().await;
+    let mut quiet = 0;
+    for _ in 0..5 {
+        let outcome = ok(w.service.subscribe_email("spam@example.com", Interest::Page, Events::default()).await);
+        if outcome == SubscribeOutcome::Quiet {
+            quiet += 1;
+        }
+    }
+    assert_eq!(quiet, 2, "three mails an hour, then nothing");
+    later(&w, 3600);
+    let outcome = ok(w.service.subscribe_email("spam@example.com", Interest::Page, Events::default()).await);
+    assert_ne!(outcome, SubscribeOutcome::Quiet);
+}
+
+#[tokio::test]
+async fn every_channel_gets_its_own_message_once_and_signed_webhooks_verify() {
+    let w = world().await;
+    let (receiver, base) = receiver().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let mail = Arc::new(Counting::new(w.outbox.clone()));
+    let deliverer = deliverer(&w, mail.clone(), "https://status.acme.example");
+    let (reader, _) = subscribe(&w, email("reader@example.com"), Interest::Page).await;
+    let (hook, secret) =
+        subscribe(&w, beacon_domain::Channel::Webhook { url: url(&format!("{base}/hook")) }, Interest::Page).await;
+    let secret = secret.unwrap_or_else(|| panic!("webhooks get a signing secret"));
+    subscribe(&w, beacon_domain::Channel::Slack { url: url(&format!("{base}/slack")) }, Interest::Page).await;
+    subscribe(&w, beacon_domain::Channel::Teams { url: url(&format!("{base}/teams")) }, Interest::Page).await;
+    subscribe(&w, beacon_domain::Channel::Discord { url: url(&format!("{base}/discord")) }, Interest::Page).await;
+
+    let incident = report(&w, &[&w.api]).await;
+    ok(planner.plan_change(&reported(&incident)).await);
+    let jobs = due_jobs(&w).await;
+    assert_eq!(jobs.len(), 1);
+    let report = ok(deliverer.process(&jobs[0]).await);
+    assert_eq!((report.sent, report.retried, report.failed), (5, 0, 0), "{report:?}");
+    // The same job again (a redelivered queue message) sends nothing.
+    let again = ok(deliverer.process(&jobs[0]).await);
+    assert_eq!((again.sent, again.skipped), (0, 5), "{again:?}");
+
+    let requests = receiver.taken();
+    assert_eq!(requests.len(), 4, "one request per webhook-like subscriber");
+    let hook_request = requests.iter().find(|r| r.path == "/hook").unwrap_or_else(|| panic!("no webhook"));
+    let signature = hook_request.headers.get("x-beacon-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(verify_signature(&secret, signature, &hook_request.body), "signature {signature}");
+    assert!(!verify_signature("whsec_wrong", signature, &hook_request.body));
+    let delivery = hook_request.headers.get("x-beacon-delivery").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert_eq!(delivery, format!("{}.{}", incident.updates[0].id, hook.id));
+    let payload: serde_json::Value = ok(serde_json::from_slice(&hook_request.body));
+    assert_eq!(payload["page"]["status_indicator"], "major");
+    assert_eq!(payload["incident"]["name"], "Elevated errors");
+    assert_eq!(payload["incident"]["status"], "investigating");
+    assert_eq!(payload["incident"]["impact"], "major");
+    assert_eq!(payload["incident"]["incident_updates"][0]["body"], "We are looking into **errors** on the API.");
+    assert_eq!(payload["incident"]["components"][0]["name"], "API");
+    let unsubscribe = payload["meta"]["unsubscribe"].as_str().unwrap_or_default().to_owned();
+    assert!(unsubscribe.starts_with("https://status.acme.example/subscriptions/unsubscribe?token="), "{unsubscribe}");
+
+    let body = |path: &str| -> serde_json::Value {
+        let r = requests.iter().find(|r| r.path == path).unwrap_or_else(|| panic!("no {path}"));
+        ok(serde_json::from_slice(&r.body))
+    };
+    let slack = body("/slack");
+    assert_eq!(slack["blocks"][0]["type"], "header");
+    assert!(slack["text"].as_str().unwrap_or_default().contains("Elevated errors"));
+    assert!(slack.to_string().contains("https://status.acme.example/incidents/"));
+    let teams = body("/teams");
+    assert_eq!(teams["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(teams["attachments"][0]["content"]["version"], "1.4");
+    let discord = body("/discord");
+    assert_eq!(discord["embeds"][0]["fields"][0]["value"], "Investigating");
+    assert_eq!(discord["allowed_mentions"]["parse"], serde_json::json!([]));
+
+    // The mail: both parts, the subject, a stable Message-ID, one-click unsubscribe.
+    let mails = mail.mails();
+    assert_eq!(mails.len(), 1);
+    let text = String::from_utf8_lossy(&mails[0].bytes).to_string();
+    let expected_id = format!("<incident.{}.{}@acme.example>", incident.incident.id, reader.id);
+    assert!(text.contains(&format!("Message-ID: {expected_id}")), "{text}");
+    assert!(text.contains("Subject: [Acme Status] Investigating: Elevated errors"), "{text}");
+    assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{text}");
+    assert!(text.contains("List-Unsubscribe: <https://status.acme.example/subscriptions/unsubscribe?token="));
+    assert!(text.contains("multipart/alternative"));
+    assert!(text.contains("Content-Type: text/plain") && text.contains("Content-Type: text/html"));
+    assert!(std::fs::read_dir(w.outbox.dir()).map(|d| d.count()).unwrap_or(0) == 1);
+
+    // The link in the message manages that subscriber, and unsubscribes it in one step.
+    let token = unsubscribe.split("token=").nth(1).unwrap_or_default();
+    let found = ok(w.service.subscriber_by_token(token).await).unwrap_or_else(|| panic!("token"));
+    assert_eq!(found.id, hook.id);
+    assert!(ok(w.service.unsubscribe_by_token(token).await));
+    assert!(!ok(w.service.unsubscribe_by_token(token).await), "a second click finds nothing");
+}
+
+#[tokio::test]
+async fn later_mails_of_an_incident_thread_under_the_first() {
+    let w = world().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let mail = Arc::new(Counting::new(w.outbox.clone()));
+    let deliverer = deliverer(&w, mail.clone(), "https://status.acme.example");
+    let (reader, _) = subscribe(&w, email("reader@example.com"), Interest::Page).await;
+    let incident = report(&w, &[&w.api]).await;
+    let resolved = ok(w.service.resolve_incident(member(), incident.incident.id, None, None).await);
+    let c = change(ChangeKind::IncidentResolved {
+        incident_id: incident.incident.id,
+        update_id: resolved.update.id,
+        components: vec![],
+    });
+    ok(planner.plan_change(&c).await);
+    for job in due_jobs(&w).await {
+        ok(deliverer.process(&job).await);
+    }
+    let mails = mail.mails();
+    assert_eq!(mails.len(), 1);
+    let text = String::from_utf8_lossy(&mails[0].bytes).to_string();
+    let root = format!("<incident.{}.{}@acme.example>", incident.incident.id, reader.id);
+    assert!(text.contains(&format!("In-Reply-To: {root}")), "{text}");
+    assert!(text.contains(&format!("References: {root}")), "{text}");
+    assert!(text.contains(&format!("Message-ID: <update.{}.{}@acme.example>", resolved.update.id, reader.id)));
+    assert!(text.contains("Subject: [Acme Status] Resolved: Elevated errors"));
+}
+
+#[tokio::test]
+async fn two_workers_racing_on_one_job_send_each_message_once() {
+    let w = world().await;
+    let (receiver, base) = receiver().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let mail = Arc::new(Counting::new(w.outbox.clone()));
+    let first = deliverer(&w, mail.clone(), "https://status.acme.example");
+    let second = deliverer(&w, mail.clone(), "https://status.acme.example");
+    for n in 0..30 {
+        subscribe(&w, email(&format!("r{n}@example.com")), Interest::Page).await;
+    }
+    for n in 0..10 {
+        subscribe(&w, beacon_domain::Channel::Webhook { url: url(&format!("{base}/h{n}")) }, Interest::Page).await;
+    }
+    let incident = report(&w, &[&w.api]).await;
+    ok(planner.plan_change(&reported(&incident)).await);
+    let jobs = due_jobs(&w).await;
+    assert_eq!(jobs.len(), 1);
+    let (a, b) = tokio::join!(first.process(&jobs[0]), second.process(&jobs[0]));
+    let (a, b) = (ok(a), ok(b));
+    assert_eq!(a.sent + b.sent, 40, "{a:?} {b:?}");
+    // The loser of a claim race retries later, finds it sent, and sends nothing.
+    later(&w, 120);
+    for job in due_jobs(&w).await {
+        let r = ok(first.process(&job).await);
+        assert_eq!(r.sent, 0);
+    }
+    assert_eq!(mail.mails().len(), 30);
+    assert_eq!(receiver.taken().len(), 10);
+}
+
+#[tokio::test]
+async fn a_crash_between_claim_and_send_is_retried_after_the_lease() {
+    let w = world().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let mail = Arc::new(Counting::new(w.outbox.clone()));
+    let deliverer = deliverer(&w, mail.clone(), "https://status.acme.example");
+    let (reader, _) = subscribe(&w, email("reader@example.com"), Interest::Page).await;
+    let incident = report(&w, &[&w.api]).await;
+    ok(planner.plan_change(&reported(&incident)).await);
+    let jobs = due_jobs(&w).await;
+    // A worker claimed the delivery and died before sending.
+    let lease_end = beacon_app::Clock::now(w.clock.as_ref()).as_millisecond() + 60_000;
+    let claimed = Item::new(delivery_key(incident.updates[0].id, reader.id))
+        .with("state", Value::S("claimed".into()))
+        .with("lease", Value::N(lease_end))
+        .with("failures", Value::N(0))
+        .with("version", Value::N(1));
+    ok(w.service.store().put(claimed, Condition::NotExists).await);
+
+    let r = ok(deliverer.process(&jobs[0]).await);
+    assert_eq!((r.sent, r.retried), (0, 1), "a live claim is left alone");
+    assert!(due_jobs(&w).await.is_empty(), "the retry waits for the lease");
+    later(&w, 61);
+    let retry = due_jobs(&w).await;
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempt, 1);
+    let r = ok(deliverer.process(&retry[0]).await);
+    assert_eq!(r.sent, 1, "the expired claim is taken over");
+    assert_eq!(mail.mails().len(), 1);
+}
+
+#[tokio::test]
+async fn a_throttled_mail_is_retried_and_never_dropped() {
+    let w = world().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let mail = Arc::new(Counting::new(w.outbox.clone()));
+    mail.fail_next.store(1, Ordering::SeqCst);
+    let deliverer = deliverer(&w, mail.clone(), "https://status.acme.example");
+    let (reader, _) = subscribe(&w, email("reader@example.com"), Interest::Page).await;
+    let incident = report(&w, &[&w.api]).await;
+    ok(planner.plan_change(&reported(&incident)).await);
+    let r = ok(deliverer.process(&due_jobs(&w).await[0]).await);
+    assert_eq!((r.sent, r.retried), (0, 1));
+    later(&w, 3);
+    let r = ok(deliverer.process(&due_jobs(&w).await[0]).await);
+    assert_eq!(r.sent, 1);
+    let log = ok(w.service.delivery_log(reader.id, None, 10).await).items;
+    let outcomes: Vec<_> = log.iter().map(|a| a.outcome).collect();
+    use beacon_app::subscribers::DeliveryOutcome::*;
+    assert_eq!(outcomes, vec![Sent, Throttled], "newest first");
+}
+
+#[tokio::test]
+async fn failing_webhooks_back_off_then_quarantine_and_the_owner_is_told() {
+    let w = world().await;
+    let (receiver, base) = receiver().await;
+    receiver.failures.store(1000, Ordering::SeqCst);
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let mail = Arc::new(Counting::new(w.outbox.clone()));
+    let deliverer = deliverer(&w, mail.clone(), "https://status.acme.example");
+    let (hook, _) = subscribe_with(
+        &w,
+        beacon_domain::Channel::Webhook { url: url(&format!("{base}/hook")) },
+        Interest::Page,
+        Events::default(),
+        Some("owner@example.com"),
+    )
+    .await;
+    let incident = report(&w, &[&w.api]).await;
+    ok(planner.plan_change(&reported(&incident)).await);
+    let mut attempts = 0;
+    let mut waits = Vec::new();
+    loop {
+        let jobs = due_jobs(&w).await;
+        if jobs.is_empty() {
+            // Move to the next retry, measuring the wait.
+            let mut waited = 0;
+            while due_jobs_peek(&w).await == 0 && waited < 3600 {
+                later(&w, 10);
+                waited += 10;
+            }
+            if waited >= 3600 {
+                break;
+            }
+            waits.push(waited);
+            continue;
+        }
+        for job in jobs {
+            ok(deliverer.process(&job).await);
+            attempts += 1;
+        }
+    }
+    assert_eq!(attempts, 8, "eight tries of one notice");
+    assert_eq!(waits.len(), 7, "{waits:?}");
+    assert!(waits[0] <= 40 && waits[6] >= 700, "waits grow from half a minute to a quarter hour: {waits:?}");
+    let total: i64 = waits.iter().sum();
+    assert!((35 * 60..=75 * 60).contains(&total), "about an hour of retries: {total}s {waits:?}");
+    let s = ok(w.service.subscriber(hook.id).await);
+    assert_eq!((s.state, s.consecutive_failures), (SubscriberState::Active, 8));
+
+    // Two more failures (a second notice) reach ten: quarantined, the owner mailed.
+    let posted = ok(w
+        .service
+        .post_update(member(), incident.incident.id, None, PostUpdate { message: "More.".into(), ..Default::default() })
+        .await);
+    ok(planner
+        .plan_change(&change(ChangeKind::IncidentUpdated {
+            incident_id: incident.incident.id,
+            update_id: posted.update.id,
+            components: vec![],
+        }))
+        .await);
+    ok(deliverer.process(&due_jobs(&w).await[0]).await);
+    later(&w, 40);
+    let r = ok(deliverer.process(&due_jobs(&w).await[0]).await);
+    assert_eq!(r.failed, 1);
+    let s = ok(w.service.subscriber(hook.id).await);
+    assert_eq!(s.state, SubscriberState::Quarantined);
+    let told = mail.mails();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].to, "owner@example.com");
+    assert!(String::from_utf8_lossy(&told[0].bytes).contains("paused"));
+    assert_eq!(receiver.taken().len(), 10);
+    let log = ok(w.service.delivery_log(hook.id, None, 50).await).items;
+    assert_eq!(log.len(), 10);
+    assert!(log.iter().all(|a| a.status_code == Some(500)));
+
+    // Quarantined: later notices are not sent; reactivated: they are.
+    later(&w, 3600);
+    assert!(due_jobs(&w).await.is_empty());
+    let back = ok(w.service.reactivate_subscriber(&member(), hook.id, None).await);
+    assert_eq!((back.state, back.consecutive_failures), (SubscriberState::Active, 0));
+}
+
+async fn due_jobs_peek(w: &World) -> usize {
+    // Reads without taking: a zero-length lease leaves the jobs due.
+    let taken = ok(w.queue.receive(1000, std::time::Duration::ZERO).await);
+    taken.len()
+}
+
+#[tokio::test]
+async fn the_guard_refuses_inside_addresses_before_connecting() {
+    let (receiver, base) = receiver().await;
+    let port = base.rsplit(':').next().unwrap_or_default().to_owned();
+    let strict = ok(GuardedHttp::new(OutboundPolicy::default()));
+    let only_http = ok(GuardedHttp::new(OutboundPolicy { allow_plain_http: true, allow_loopback: false }));
+    let cases = [
+        (&strict, format!("http://127.0.0.1:{port}/x")),
+        (&only_http, format!("http://127.0.0.1:{port}/x")),
+        // A name that resolves to loopback: refused at resolution, not connection.
+        (&only_http, format!("http://localhost:{port}/x")),
+        (&strict, format!("https://localhost:{port}/x")),
+        (&only_http, "http://169.254.169.254/latest/meta-data/".to_owned()),
+        (&only_http, "http://[::ffff:169.254.169.254]/".to_owned()),
+        (&only_http, "http://10.0.0.1/".to_owned()),
+        (&only_http, "http://[fd00:ec2::254]/".to_owned()),
+    ];
+    for (client, raw) in cases {
+        let outcome = client.post(&url(&raw), &[], b"{}".to_vec()).await;
+        assert!(matches!(outcome, Err(SendError::Refused(_))), "{raw}: {outcome:?}");
+    }
+    assert_eq!(receiver.connections.load(Ordering::SeqCst), 0, "nothing connected");
+    assert!(receiver.taken().is_empty());
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    use axum::response::Redirect;
+    let listener = ok(tokio::net::TcpListener::bind("127.0.0.1:0").await);
+    let address = ok(listener.local_addr());
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app =
+        axum::Router::new().route("/start", axum::routing::post(|| async { Redirect::temporary("/target") })).route(
+            "/target",
+            axum::routing::post(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { "reached" }
+            }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let client = dev_http();
+    let answer = ok(client.post(&url(&format!("http://{address}/start")), &[], b"{}".to_vec()).await);
+    assert_eq!(answer.status, 307);
+    assert!(!answer.is_success());
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_event_filter_keeps_a_resolved_only_subscriber_quiet_until_resolution() {
+    let w = world().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let (quiet, _) = subscribe_with(
+        &w,
+        email("resolved@example.com"),
+        Interest::Page,
+        Events { created: false, updated: false, resolved: true, maintenance: false },
+        None,
+    )
+    .await;
+    let incident = report(&w, &[&w.api]).await;
+    assert!(planned_ids(&w, &planner, &reported(&incident)).await.is_empty());
+    let resolved = ok(w
+        .service
+        .post_update(
+            member(),
+            incident.incident.id,
+            None,
+            PostUpdate { message: "Fixed.".into(), status: Some(IncidentStatus::Resolved), ..Default::default() },
+        )
+        .await);
+    let c = change(ChangeKind::IncidentResolved {
+        incident_id: incident.incident.id,
+        update_id: resolved.update.id,
+        components: vec![],
+    });
+    assert_eq!(planned_ids(&w, &planner, &c).await, BTreeSet::from([quiet.id]));
+    assert_eq!(beacon_notify::notice::announced(&c).map(|a| a.0), Some(NoticeEvent::Resolved));
+}
+
+#[tokio::test]
+async fn the_planner_is_a_feed_consumer() {
+    let w = world().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    subscribe(&w, email("all@example.com"), Interest::Page).await;
+    let incident = report(&w, &[&w.api]).await;
+    ok(planner.handle(&reported(&incident)).await.map_err(|e| e.0));
+    assert_eq!(due_jobs(&w).await.len(), 1);
+}
