@@ -67,6 +67,7 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
                 affected_components: vec![AffectedChange { id: affected.id, old: None, new: Some(affected.status) }],
                 author: beacon_domain::Actor::System,
                 created_at: start,
+                notify: true,
             }];
             let end = start.checked_add(SignedDuration::from_mins(25)).unwrap_or(start);
             if !open {
@@ -79,6 +80,7 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
                     affected_components: vec![],
                     author: beacon_domain::Actor::System,
                     created_at: end,
+                    notify: true,
                 });
             }
             IncidentRecord {
@@ -209,6 +211,7 @@ async fn publish_rounds(bucket: Arc<dyn SiteBucket>, mut snapshot: Snapshot, now
             affected_components: vec![],
             author: beacon_domain::Actor::System,
             created_at: at,
+            notify: true,
         });
         record.incident.updated_at = at;
         record.incident.version += 1;

@@ -181,6 +181,7 @@ mod tests {
                     .collect(),
                 author: Actor::System,
                 created_at: at(time),
+                notify: true,
             })
             .collect();
         let first = updates.first().map_or(Timestamp::UNIX_EPOCH, |u| u.created_at);

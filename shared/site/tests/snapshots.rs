@@ -55,6 +55,7 @@ fn update(
         affected_components: changes,
         author: Actor::System,
         created_at: at(time),
+        notify: true,
     }
 }
 
