@@ -49,6 +49,7 @@ async fn stream_batches_and_the_schedule_publish_the_state_from_dynamodb_to_s3()
         time_zone: "Etc/UTC".into(),
         logo_url: None,
         links: vec![],
+        subscribe_url: None,
     };
     let handler = PublishOnChange::new(service.clone(), Publisher::new(bucket.clone()), page);
 

@@ -21,6 +21,7 @@ async fn snapshot(service: &Service) -> Snapshot {
         time_zone: "Etc/UTC".into(),
         logo_url: None,
         links: vec![PageLink { label: "Acme".into(), url: "https://acme.test".into() }],
+        subscribe_url: None,
     };
     ok(beacon_publish::snapshot(service, &page).await).0
 }

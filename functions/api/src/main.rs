@@ -41,5 +41,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let shared = beacon_store_dynamodb::lambda_environment_config()?;
     let store = DynamoDbStore::from_config(&shared, config.table, config.endpoint.as_deref());
     let service = Service::new(Arc::new(store), Arc::new(SystemClock));
-    lambda_http::run(router(ApiState { service })).await
+    lambda_http::run(router(ApiState::new(service))).await
 }

@@ -22,7 +22,7 @@ async fn setup() -> (axum::Router, String, tempfile::TempDir) {
         .unwrap_or_else(|e| panic!("{e}"));
     let (_, secret) =
         service.create_token(Actor::System, member.id, "ci", Role::Admin).await.unwrap_or_else(|e| panic!("{e}"));
-    (router(ApiState { service }), secret.expose().to_owned(), dir)
+    (router(ApiState::new(service)), secret.expose().to_owned(), dir)
 }
 
 async fn invoke(app: &axum::Router, fixture: &str, token: &str) -> serde_json::Value {

@@ -55,6 +55,29 @@ pub struct Cli {
     #[arg(long, env = "BEACON_TIME_ZONE", default_value = "Etc/UTC", global = true)]
     pub time_zone: String,
 
+    /// The From of notification mail, e.g. `Acme Status <status@acme.example>`;
+    /// defaults to the page's name at a local address.
+    #[arg(long, env = "BEACON_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+
+    /// Send mail through this SMTP relay (`host:port`, no TLS: a local relay such as
+    /// Mailpit) instead of writing it to the outbox folder (`<data-dir>/outbox`).
+    #[arg(long, env = "BEACON_SMTP", global = true)]
+    pub smtp: Option<String>,
+
+    /// SMTP user name and password (with `--smtp`), as `user:password`.
+    #[arg(long, env = "BEACON_SMTP_CREDENTIALS", global = true, hide_env_values = true)]
+    pub smtp_credentials: Option<String>,
+
+    /// Mails sent per second at most.
+    #[arg(long, env = "BEACON_MAIL_RATE", default_value_t = 50.0, global = true)]
+    pub mail_rate: f64,
+
+    /// Local development: webhook subscribers may use plain HTTP and loopback
+    /// addresses (private ranges stay refused). Never on a shared machine.
+    #[arg(long, env = "BEACON_DEV_WEBHOOKS", global = true)]
+    pub dev_webhooks: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -100,6 +123,14 @@ pub enum StoreKind {
     Dynamodb,
 }
 
+/// An SMTP relay: where, and who we are to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpRelay {
+    pub host: String,
+    pub port: u16,
+    pub credentials: Option<(String, String)>,
+}
+
 /// Where state lives, resolved from the flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreConfig {
@@ -117,7 +148,33 @@ impl Cli {
             time_zone: self.time_zone.clone(),
             logo_url: None,
             links: Vec::new(),
+            subscribe_url: Some(format!("{}/subscriptions", url.trim_end_matches('/'))),
         }
+    }
+
+    /// How notifications look and where their links point (the page's own address: the
+    /// subscription endpoints are served beside the page).
+    pub fn message_config(&self, listening: std::net::SocketAddr) -> Result<beacon_notify::MessageConfig, String> {
+        let page = self.page_config(listening);
+        let from = self.mail_from.clone().unwrap_or_else(|| format!("{} <notifications@beacon.localhost>", page.name));
+        let from = from.parse().map_err(|e| format!("--mail-from {from:?} is not a mailbox: {e}"))?;
+        Ok(beacon_notify::MessageConfig { api_url: page.url.clone(), page, from })
+    }
+
+    /// The SMTP relay, when configured.
+    pub fn smtp_relay(&self) -> Result<Option<SmtpRelay>, String> {
+        let Some(raw) = self.smtp.as_deref() else { return Ok(None) };
+        let (host, port) = raw.rsplit_once(':').ok_or_else(|| format!("--smtp {raw:?} must be host:port"))?;
+        let port = port.parse().map_err(|_| format!("--smtp {raw:?}: {port:?} is not a port"))?;
+        let credentials = match self.smtp_credentials.as_deref() {
+            Some(c) => {
+                let (user, password) =
+                    c.split_once(':').ok_or_else(|| "--smtp-credentials must be user:password".to_owned())?;
+                Some((user.to_owned(), password.to_owned()))
+            }
+            None => None,
+        };
+        Ok(Some(SmtpRelay { host: host.to_owned(), port, credentials }))
     }
 
     pub fn store_config(&self) -> StoreConfig {

@@ -102,6 +102,33 @@ fn spawn_publisher(
     }
 }
 
+/// Tells subscribers: the planner reads the change feed into the store queue, and a
+/// worker delivers from it. Without a feed (DynamoDB run locally) nothing is planned.
+fn spawn_notifier(
+    service: Service,
+    feed: Option<Arc<dyn ChangeFeed>>,
+    mail: Arc<dyn beacon_notify::MailTransport>,
+    messages: beacon_notify::MessageConfig,
+    policy: beacon_notify::OutboundPolicy,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let Some(feed) = feed else {
+        tracing::warn!("notifications need the embedded store's change feed; none will be sent with this store");
+        return Ok(());
+    };
+    let queue = beacon_notify::StoreQueue::new(service.store().clone(), service.clock().clone());
+    let http = Arc::new(beacon_notify::GuardedHttp::new(policy).map_err(anyhow::Error::msg)?);
+    let deliverer =
+        Arc::new(beacon_notify::Deliverer::new(service.clone(), Arc::new(queue.clone()), mail, http, messages));
+    let planner = beacon_notify::Planner::new(service, Arc::new(queue.clone()));
+    let planner_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        beacon_app::feed::run(feed.as_ref(), "notifier", &planner, FEED_POLL, planner_shutdown).await;
+    });
+    tokio::spawn(beacon_notify::run_store_queue(queue, deliverer, FEED_POLL, shutdown));
+    Ok(())
+}
+
 /// Creates a member (unless one has the address) and a token for it; returns the secret.
 async fn create_token(service: &Service, name: &str, role: Role, email: Option<&str>) -> anyhow::Result<String> {
     let email = match email {
@@ -146,16 +173,51 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let site_dir = cli.data_dir.join("site");
     std::fs::create_dir_all(&site_dir).with_context(|| format!("creating {}", site_dir.display()))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    spawn_publisher(service.clone(), feed, cli.page_config(address), site_dir.clone(), stopped);
-    let app = router(ApiState { service }).fallback_service(
-        tower_http::services::ServeDir::new(&site_dir)
-            .append_index_html_on_directories(true)
-            .not_found_service(axum::routing::any(not_found)),
-    );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    spawn_publisher(service.clone(), feed.clone(), cli.page_config(address), site_dir.clone(), stopped.clone());
+
+    let messages = cli.message_config(address).map_err(anyhow::Error::msg)?;
+    let mail: Arc<dyn beacon_notify::MailTransport> = match cli.smtp_relay().map_err(anyhow::Error::msg)? {
+        Some(relay) => {
+            tracing::info!(relay = %format!("{}:{}", relay.host, relay.port), "mail goes out through SMTP");
+            let smtp = beacon_notify::SmtpMailer::plain(&relay.host, relay.port, relay.credentials);
+            Arc::new(beacon_notify::RateBound::new(smtp, cli.mail_rate))
+        }
+        None => {
+            let outbox = cli.data_dir.join("outbox");
+            tracing::info!(outbox = %outbox.display(), "mail is written to the outbox folder");
+            Arc::new(beacon_notify::RateBound::new(beacon_notify::OutboxMailer::new(outbox), cli.mail_rate))
+        }
+    };
+    let policy = beacon_notify::OutboundPolicy { allow_plain_http: cli.dev_webhooks, allow_loopback: cli.dev_webhooks };
+    spawn_notifier(service.clone(), feed, mail.clone(), messages.clone(), policy, stopped)?;
+
+    let state = ApiState::new(service)
+        .with_subscriptions(beacon_api::Subscriptions { mail, messages })
+        .allowing_plain_http(cli.dev_webhooks);
+    let app = router(state)
+        .fallback_service(
+            tower_http::services::ServeDir::new(&site_dir)
+                .append_index_html_on_directories(true)
+                .not_found_service(axum::routing::any(not_found)),
+        )
+        .layer(axum::middleware::from_fn(client_address));
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
     let _ = stop.send(true);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Hands the peer's address to the handlers (rate limits of the public endpoints).
+async fn client_address(
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request.extensions_mut().insert(beacon_api::ClientAddress(peer.ip()));
+    next.run(request).await
 }
 
 async fn not_found() -> axum::response::Response {

@@ -35,6 +35,7 @@ async fn main() -> Result<(), Error> {
         time_zone: std::env::var("BEACON_TIME_ZONE").unwrap_or_else(|_| "Etc/UTC".into()),
         logo_url: None,
         links: Vec::new(),
+        subscribe_url: std::env::var("BEACON_SUBSCRIBE_URL").ok(),
     };
     // Endpoints are only set to run the function against a local AWS-API server (tests
     // under `cargo lambda watch`); S3 is then addressed by path, not by host name.

@@ -13,9 +13,12 @@ mod dto;
 mod extract;
 mod idempotent;
 mod problem;
+mod public;
 mod routes;
+mod subscribers;
 
 pub use problem::Problem;
+pub use public::{ClientAddress, Subscriptions};
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Request, StatusCode};
@@ -33,10 +36,30 @@ use utoipa_axum::routes;
 /// Bodies above this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What handlers share: the use cases.
+/// What handlers share: the use cases, and what subscriptions need (absent: the public
+/// subscription endpoints answer 404).
 #[derive(Clone, Debug)]
 pub struct ApiState {
     pub service: Service,
+    pub subscriptions: Option<Subscriptions>,
+    /// Local development only: webhook subscribers may use plain HTTP.
+    pub allow_plain_http: bool,
+}
+
+impl ApiState {
+    pub fn new(service: Service) -> Self {
+        Self { service, subscriptions: None, allow_plain_http: false }
+    }
+
+    pub fn with_subscriptions(mut self, subscriptions: Subscriptions) -> Self {
+        self.subscriptions = Some(subscriptions);
+        self
+    }
+
+    pub fn allowing_plain_http(mut self, allow: bool) -> Self {
+        self.allow_plain_http = allow;
+        self
+    }
 }
 
 #[derive(OpenApi)]
@@ -77,6 +100,24 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(routes::list_tokens, routes::create_token))
         .routes(routes!(routes::revoke_token))
         .routes(routes!(routes::audit))
+        .routes(routes!(subscribers::list_subscribers, subscribers::create_subscriber))
+        .routes(routes!(subscribers::count_subscribers))
+        .routes(routes!(subscribers::export_subscribers))
+        .routes(routes!(subscribers::import_subscribers))
+        .routes(routes!(subscribers::get_subscriber, subscribers::delete_subscriber))
+        .routes(routes!(subscribers::reactivate_subscriber))
+        .routes(routes!(subscribers::deliveries))
+}
+
+/// The public subscription endpoints behind the page's forms (HTML, no token).
+fn public_routes() -> Router<ApiState> {
+    use axum::routing::post;
+    Router::new()
+        .route("/subscriptions", post(public::subscribe))
+        .route("/subscriptions/confirm", get(public::confirm_page).post(public::confirm))
+        .route("/subscriptions/manage", get(public::manage_page).post(public::manage))
+        .route("/subscriptions/unsubscribe", get(public::unsubscribe_page).post(public::unsubscribe))
+        .route("/subscriptions/webhooks", get(public::webhook_help))
 }
 
 /// The OpenAPI 3.1 document of every route, generated from the handlers.
@@ -113,7 +154,8 @@ pub fn router(state: ApiState) -> Router {
     let mut doc = doc;
     doc.paths.paths.insert("/healthz".into(), health_path());
     let doc = std::sync::Arc::new(doc);
-    api.route("/healthz", get(healthz))
+    api.merge(public_routes())
+        .route("/healthz", get(healthz))
         .route(
             "/api/openapi.json",
             get(move || {

@@ -8,7 +8,7 @@ fn app() -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = beacon_store_redb::RedbStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
     let service = Service::new(Arc::new(store), Arc::new(beacon_app::SystemClock));
-    (router(ApiState { service }), dir)
+    (router(ApiState::new(service)), dir)
 }
 
 async fn call(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
@@ -68,6 +68,13 @@ fn the_openapi_document_lists_every_route() {
         ("/api/v1/tokens", vec!["get", "post"]),
         ("/api/v1/tokens/{id}", vec!["delete"]),
         ("/api/v1/audit", vec!["get"]),
+        ("/api/v1/subscribers", vec!["get", "post"]),
+        ("/api/v1/subscribers/count", vec!["get"]),
+        ("/api/v1/subscribers/export", vec!["get"]),
+        ("/api/v1/subscribers/import", vec!["post"]),
+        ("/api/v1/subscribers/{id}", vec!["get", "delete"]),
+        ("/api/v1/subscribers/{id}/reactivate", vec!["post"]),
+        ("/api/v1/subscribers/{id}/deliveries", vec!["get"]),
         ("/healthz", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len(), "documented paths: {:?}", paths.keys().collect::<Vec<_>>());
@@ -138,7 +145,7 @@ impl beacon_store::Store for DownStore {
 #[tokio::test]
 async fn server_errors_say_nothing_internal_and_carry_a_request_id() {
     let service = Service::new(Arc::new(DownStore), Arc::new(beacon_app::SystemClock));
-    let app = router(ApiState { service });
+    let app = router(ApiState::new(service));
     let request = Request::get("/api/v1/components")
         .header("authorization", format!("Bearer bcn_{}_secret", ulid::Ulid::new()))
         .body(Body::empty())

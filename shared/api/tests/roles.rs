@@ -153,7 +153,7 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         route(Method::DELETE, format!("{v1}/components/{component}"), Admin, None),
         route(Method::DELETE, format!("{v1}/component-groups/{group}"), Admin, None),
     ];
-    let app = router(ApiState { service: service.clone() });
+    let app = router(ApiState::new(service.clone()));
     let before = snapshot(&store).await;
     for r in &routes {
         assert_eq!(call(&app, r, None).await, StatusCode::UNAUTHORIZED, "{} {} without a token", r.method, r.path);

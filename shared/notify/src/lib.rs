@@ -8,6 +8,7 @@
 //! transport, and marks it sent.
 
 pub mod deliver;
+#[cfg(feature = "http")]
 pub mod http;
 pub mod notice;
 pub mod plan;
@@ -16,11 +17,14 @@ pub mod render;
 pub mod transport;
 
 pub use deliver::{Deliverer, JobReport};
+#[cfg(feature = "http")]
 pub use http::{GuardedHttp, OutboundPolicy};
 pub use notice::Notice;
 pub use plan::{Planned, Planner};
 pub use queue::{Job, Leased, QueueError, StoreQueue, WorkQueue};
 pub use render::{Mail, MessageConfig};
+#[cfg(feature = "smtp")]
+pub use transport::SmtpMailer;
 pub use transport::{HttpAnswer, HttpTransport, MailTransport, OutboxMailer, RateBound, SendError};
 
 use std::sync::Arc;

@@ -123,3 +123,42 @@ impl<T: MailTransport> MailTransport for RateBound<T> {
         self.inner.send(mail).await
     }
 }
+
+/// Sends through an SMTP relay (a local Mailpit or the organisation's relay), plain or
+/// STARTTLS as the relay offers; for running on one machine with real mail.
+#[cfg(feature = "smtp")]
+#[derive(Clone, Debug)]
+pub struct SmtpMailer {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+}
+
+#[cfg(feature = "smtp")]
+impl SmtpMailer {
+    /// A relay at `host:port`, without TLS (local relays) — credentials optional.
+    pub fn plain(host: &str, port: u16, credentials: Option<(String, String)>) -> Self {
+        let mut builder = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .timeout(Some(Duration::from_secs(30)));
+        if let Some((user, password)) = credentials {
+            builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(user, password));
+        }
+        Self { transport: builder.build() }
+    }
+}
+
+#[cfg(feature = "smtp")]
+#[async_trait::async_trait]
+impl MailTransport for SmtpMailer {
+    async fn send(&self, mail: &Mail) -> Result<(), SendError> {
+        use lettre::AsyncTransport as _;
+        let from = mail.from.parse().map_err(|e| SendError::Rejected(format!("sender {}: {e}", mail.from)))?;
+        let to = mail.to.parse().map_err(|e| SendError::Rejected(format!("recipient {}: {e}", mail.to)))?;
+        let envelope = lettre::address::Envelope::new(Some(from), vec![to])
+            .map_err(|e| SendError::Rejected(format!("envelope: {e}")))?;
+        match self.transport.send_raw(&envelope, &mail.bytes).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(SendError::Rejected(e.to_string())),
+            Err(e) => Err(SendError::Failed(e.to_string())),
+        }
+    }
+}

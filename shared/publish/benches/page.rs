@@ -111,6 +111,7 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
             time_zone: "Etc/UTC".into(),
             logo_url: None,
             links: vec![],
+            subscribe_url: None,
         },
         generated_at: now,
         components: comps,

@@ -14,6 +14,7 @@ fn page() -> PageConfig {
         time_zone: "Etc/UTC".into(),
         logo_url: None,
         links: vec![],
+        subscribe_url: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The public status page, rendered from one snapshot of the state.
 
+pub mod forms;
 pub mod markdown;
 mod render;
 mod snapshot;

@@ -30,7 +30,7 @@ pub const IMMUTABLE_CACHE: &str = "public, max-age=31536000, immutable";
 const LOCAL_TIME_SCRIPT: &str = include_str!("../../../static-site/assets/local-time.js");
 
 /// The local-time script's path, named after its content so it can be cached forever.
-fn local_time_script_path() -> &'static str {
+pub(crate) fn local_time_script_path() -> &'static str {
     static PATH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         use sha2::{Digest, Sha256};
         let digest = hex::encode(Sha256::digest(LOCAL_TIME_SCRIPT.as_bytes()));
@@ -41,9 +41,9 @@ fn local_time_script_path() -> &'static str {
 
 /// A time as the markup carries it: ISO 8601 UTC in the `datetime` attribute (for
 /// machines and the local-time script) and readable UTC text for people.
-struct When {
-    iso: String,
-    text: String,
+pub(crate) struct When {
+    pub(crate) iso: String,
+    pub(crate) text: String,
 }
 
 fn when(t: Timestamp) -> When {
@@ -77,6 +77,7 @@ struct Bar {
 }
 
 struct ComponentView {
+    id: String,
     name: String,
     description: String,
     status: &'static str,
@@ -86,6 +87,7 @@ struct ComponentView {
 }
 
 struct GroupView {
+    id: Option<String>,
     name: Option<String>,
     components: Vec<ComponentView>,
 }
@@ -124,6 +126,8 @@ struct UpdateView {
 }
 
 struct IncidentView {
+    id: String,
+    resolved: bool,
     title: String,
     impact: &'static str,
     status: &'static str,
@@ -220,6 +224,8 @@ fn duration(from: Timestamp, to: Timestamp) -> String {
 fn incident_view(s: &Snapshot, r: &IncidentRecord) -> IncidentView {
     let i = &r.incident;
     IncidentView {
+        id: i.id.to_string(),
+        resolved: !i.status.is_open(),
         title: i.title.to_string(),
         impact: i.impact.as_str(),
         status: i.status.label(),
@@ -239,7 +245,7 @@ fn incident_view(s: &Snapshot, r: &IncidentRecord) -> IncidentView {
     }
 }
 
-fn render_template(t: &impl Template, path: &str) -> Bytes {
+pub(crate) fn render_template(t: &impl Template, path: &str) -> Bytes {
     // Rendering only fails on a formatting error of our own types; an empty page is
     // better than a panic in the publisher, and the snapshot tests catch it.
     t.render().map(Bytes::from).unwrap_or_else(|e| Bytes::from(format!("render error in {path}: {e}")))
@@ -262,7 +268,7 @@ pub struct RenderCache {
 fn context_fingerprint(s: &Snapshot) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&s.page.name, &s.page.url, s.page.logo_url.as_deref()).hash(&mut h);
+    (&s.page.name, &s.page.url, s.page.logo_url.as_deref(), s.page.subscribe_url.as_deref()).hash(&mut h);
     for link in &s.page.links {
         (&link.label, &link.url).hash(&mut h);
     }
@@ -317,6 +323,7 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
     let component_view = |c: &beacon_domain::Component| {
         let days = uptime_days.get(&c.id).map_or(&[][..], Vec::as_slice);
         ComponentView {
+            id: c.id.to_string(),
             name: c.name.to_string(),
             description: c.description.to_string(),
             status: c.status.as_str(),
@@ -345,6 +352,7 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         .groups
         .iter()
         .map(|g| GroupView {
+            id: Some(g.id.to_string()),
             name: Some(g.name.to_string()),
             components: s.components.iter().filter(|c| c.group_id == Some(g.id)).map(component_view).collect(),
         })
@@ -357,7 +365,7 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         .map(component_view)
         .collect();
     if !ungrouped.is_empty() {
-        groups.push(GroupView { name: None, components: ungrouped });
+        groups.push(GroupView { id: None, name: None, components: ungrouped });
     }
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let mut days: Vec<DayView> = (0..PAST_DAYS)

@@ -13,6 +13,9 @@ pub struct PageConfig {
     pub time_zone: String,
     pub logo_url: Option<String>,
     pub links: Vec<PageLink>,
+    /// Where the page's subscribe forms post (the API's public `/subscriptions`, served
+    /// on the page's own domain); no forms when unset.
+    pub subscribe_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -201,6 +201,7 @@ fn fixture() -> Snapshot {
             time_zone: "Europe/Berlin".into(),
             logo_url: None,
             links: vec![PageLink { label: "Support".into(), url: "https://acme.test/support".into() }],
+            subscribe_url: Some("https://status.example.com/subscriptions".into()),
         },
         generated_at: at("2026-03-15T12:00:00Z"),
         components: vec![api, dashboard, cdn, docs],

@@ -70,6 +70,7 @@ pub fn config(page_url: &str) -> MessageConfig {
             time_zone: "Etc/UTC".into(),
             logo_url: None,
             links: vec![],
+            subscribe_url: None,
         },
         api_url: page_url.into(),
         from: ok("Acme Status <status@acme.example>".parse()),
