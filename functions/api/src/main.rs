@@ -1,27 +1,87 @@
 //! The API function: configuration from the environment, clients built once at cold
 //! start, then every event goes through the shared router.
 
-use beacon_api::{ApiState, router};
+use beacon_api::{ApiState, ClientAddress, Subscriptions, router};
 use beacon_app::{Service, SystemClock};
+use beacon_notify::MessageConfig;
+use beacon_notify_aws::SesMailer;
+use beacon_site::PageConfig;
 use beacon_store_dynamodb::DynamoDbStore;
+use lambda_http::RequestExt as _;
+use std::net::IpAddr;
 use std::sync::Arc;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 /// Read once at cold start.
 struct Config {
     table: String,
     endpoint: Option<String>,
+    /// The value the CDN adds in `x-beacon-origin` to requests it forwards; only then is
+    /// its `cloudfront-viewer-address` believed.
+    cdn_secret: Option<String>,
 }
 
 impl Config {
     fn from_env() -> Result<Self, lambda_http::Error> {
         Ok(Self {
-            table: std::env::var("BEACON_DYNAMODB_TABLE").map_err(|_| "BEACON_DYNAMODB_TABLE is not set")?,
-            endpoint: std::env::var("BEACON_DYNAMODB_ENDPOINT").ok(),
+            table: var("BEACON_DYNAMODB_TABLE").ok_or("BEACON_DYNAMODB_TABLE is not set")?,
+            endpoint: var("BEACON_DYNAMODB_ENDPOINT"),
+            cdn_secret: var("BEACON_CDN_SECRET"),
         })
     }
+}
+
+/// The client's address: the viewer's, when the request came through our CDN; else the
+/// address API Gateway saw.
+fn client_address(request: &lambda_http::Request, cdn_secret: Option<&str>) -> Option<IpAddr> {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(secret) = cdn_secret
+        && header("x-beacon-origin") == Some(secret)
+        && let Some(viewer) = header("cloudfront-viewer-address")
+    {
+        // `ip:port`, IPv6 without brackets: the port is after the last colon.
+        let ip = viewer.rsplit_once(':').map_or(viewer, |(ip, _)| ip).trim_matches(|c| c == '[' || c == ']');
+        if let Ok(ip) = ip.parse() {
+            return Some(ip);
+        }
+    }
+    match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
+        }
+        _ => None,
+    }
+}
+
+/// Subscriptions need a sender; without `BEACON_MAIL_FROM` the public endpoints are off.
+async fn subscriptions(shared: &beacon_store_dynamodb::SdkConfig) -> Result<Option<Subscriptions>, lambda_http::Error> {
+    let Some(from) = var("BEACON_MAIL_FROM") else { return Ok(None) };
+    let page_url = var("BEACON_PUBLIC_URL").ok_or("BEACON_PUBLIC_URL is not set")?.trim_end_matches('/').to_owned();
+    let page = PageConfig {
+        id: "beacon".into(),
+        name: var("BEACON_PAGE_NAME").unwrap_or_else(|| "Status".into()),
+        url: page_url.clone(),
+        time_zone: var("BEACON_TIME_ZONE").unwrap_or_else(|| "Etc/UTC".into()),
+        logo_url: None,
+        links: Vec::new(),
+        subscribe_url: Some(format!("{page_url}/subscriptions")),
+    };
+    let from = from.parse().map_err(|e| format!("BEACON_MAIL_FROM {from:?}: {e}"))?;
+    let mut config = aws_sdk_sesv2::config::Builder::from(shared);
+    if let Some(endpoint) = var("BEACON_SES_ENDPOINT") {
+        config = config.endpoint_url(endpoint);
+    }
+    // Confirmation mails are few; the rate bound is the fan-out's business.
+    let mail =
+        SesMailer::new(aws_sdk_sesv2::Client::from_conf(config.build()), var("BEACON_SES_CONFIGURATION_SET"), 1.0, 1.0)
+            .await;
+    Ok(Some(Subscriptions { mail: Arc::new(mail), messages: MessageConfig { page, api_url: page_url, from } }))
 }
 
 #[tokio::main]
@@ -29,8 +89,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     // JSON lines without a timestamp: CloudWatch stamps each line itself.
     // `RUST_LOG` as targets and levels (`info`, `beacon_app=debug,info`): the regex-based
     // env filter would add a megabyte to the zip for nothing a function needs.
-    let filter = std::env::var("RUST_LOG")
-        .ok()
+    let filter = var("RUST_LOG")
         .and_then(|v| v.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
     tracing_subscriber::registry()
@@ -41,5 +100,18 @@ async fn main() -> Result<(), lambda_http::Error> {
     let shared = beacon_store_dynamodb::lambda_environment_config()?;
     let store = DynamoDbStore::from_config(&shared, config.table, config.endpoint.as_deref());
     let service = Service::new(Arc::new(store), Arc::new(SystemClock));
-    lambda_http::run(router(ApiState::new(service))).await
+    let mut state = ApiState::new(service);
+    if let Some(subscriptions) = subscriptions(&shared).await? {
+        state = state.with_subscriptions(subscriptions);
+    }
+    let cdn_secret = config.cdn_secret;
+    let app = tower::ServiceBuilder::new()
+        .map_request(move |mut request: lambda_http::Request| {
+            if let Some(ip) = client_address(&request, cdn_secret.as_deref()) {
+                request.extensions_mut().insert(ClientAddress(ip));
+            }
+            request
+        })
+        .service(router(state));
+    lambda_http::run(app).await
 }

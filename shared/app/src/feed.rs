@@ -9,6 +9,7 @@ use crate::error::AppResult;
 use crate::repo;
 use beacon_domain::Change;
 use beacon_store::ChangeFeed;
+use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -103,4 +104,23 @@ pub async fn run(
             return;
         }
     }
+}
+
+/// The change records carried by a DynamoDB stream event, in order.
+pub fn changes_in_stream_event(event: &Value) -> Result<Vec<Change>, HandlerError> {
+    let mut changes = Vec::new();
+    for record in event["Records"].as_array().into_iter().flatten() {
+        let image = &record["dynamodb"]["NewImage"];
+        let is_change = image["type"]["S"] == "change" && image["feed"]["BOOL"] == true;
+        if !is_change {
+            continue;
+        }
+        let data = image["data"]["S"]
+            .as_str()
+            .ok_or_else(|| HandlerError("a change record without data in the stream".into()))?;
+        let change: Change =
+            serde_json::from_str(data).map_err(|e| HandlerError(format!("an unreadable change record: {e}")))?;
+        changes.push(change);
+    }
+    Ok(changes)
 }

@@ -35,12 +35,13 @@ const CONCURRENCY: usize = 16;
 /// Token hashes kept per delivery record (a taken-over claim mints a new one).
 const TOKENS_KEPT: usize = 3;
 
-/// The wait before try `failures + 1`: 30 s doubling to 15 minutes, with ±20% jitter
-/// so a recovering endpoint is not hit by every retry at once.
+/// The wait before try `failures + 1`: 30 s doubling to 15 minutes (the longest delay
+/// SQS allows), with ±20% jitter below that cap so a recovering endpoint is not hit by
+/// every retry at once.
 pub fn backoff(failures: u32) -> Duration {
     let base = 30u64.saturating_mul(1 << failures.saturating_sub(1).min(5)).min(900);
     let jitter = rand::random::<u64>() % (base * 2 / 5 + 1);
-    Duration::from_secs(base - base / 5 + jitter)
+    Duration::from_secs((base - base / 5 + jitter).min(900))
 }
 
 #[derive(Debug, thiserror::Error)]

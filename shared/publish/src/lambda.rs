@@ -11,24 +11,7 @@ use beacon_app::feed::HandlerError;
 use beacon_domain::Change;
 use serde_json::Value;
 
-/// The change records carried by a DynamoDB stream event, in order.
-pub fn changes_in_stream_event(event: &Value) -> Result<Vec<Change>, HandlerError> {
-    let mut changes = Vec::new();
-    for record in event["Records"].as_array().into_iter().flatten() {
-        let image = &record["dynamodb"]["NewImage"];
-        let is_change = image["type"]["S"] == "change" && image["feed"]["BOOL"] == true;
-        if !is_change {
-            continue;
-        }
-        let data = image["data"]["S"]
-            .as_str()
-            .ok_or_else(|| HandlerError("a change record without data in the stream".into()))?;
-        let change: Change =
-            serde_json::from_str(data).map_err(|e| HandlerError(format!("an unreadable change record: {e}")))?;
-        changes.push(change);
-    }
-    Ok(changes)
-}
+pub use beacon_app::feed::changes_in_stream_event;
 
 fn is_stream_event(event: &Value) -> bool {
     event["Records"].as_array().is_some_and(|r| r.iter().all(|r| r["eventSource"] == "aws:dynamodb"))

@@ -45,6 +45,9 @@ pub struct DynamoDbStore {
 #[error("{0} is not set (Lambda sets it for every function)")]
 pub struct MissingEnvironment(&'static str);
 
+/// The AWS configuration every client of a function is made from.
+pub use aws_types::SdkConfig;
+
 /// The AWS configuration of a Lambda function, from the environment Lambda gives it: the
 /// region and the execution role's session credentials. This is what aws-config's chain
 /// would find first there, without carrying the chain (and its STS client) in the zip.

@@ -1,0 +1,100 @@
+//! The fan-out function: clients built once at cold start from the environment, each
+//! role present when its settings are, then every event goes through the shared
+//! handler (see `beacon_notify_aws::lambda`).
+
+use beacon_app::{Service, SystemClock};
+use beacon_notify::{Deliverer, GuardedHttp, MessageConfig, OutboundPolicy, Planner};
+use beacon_notify_aws::lambda::{Fanout, handle};
+use beacon_notify_aws::{BusRelay, SesMailer, SqsQueue};
+use beacon_site::PageConfig;
+use beacon_store_dynamodb::DynamoDbStore;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn required(name: &str) -> Result<String, Error> {
+    var(name).ok_or_else(|| format!("{name} is not set").into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let filter = var("RUST_LOG")
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().json().with_current_span(false).without_time())
+        .with(filter)
+        .init();
+    let shared = beacon_store_dynamodb::lambda_environment_config()?;
+    let mut fanout = Fanout::default();
+
+    // Endpoints are only set to run against a local AWS-API server (tests).
+    if let Some(bus) = var("BEACON_EVENT_BUS") {
+        let mut config = aws_sdk_eventbridge::config::Builder::from(&shared);
+        if let Some(endpoint) = var("BEACON_EVENTBRIDGE_ENDPOINT") {
+            config = config.endpoint_url(endpoint);
+        }
+        fanout.relay = Some(BusRelay::new(aws_sdk_eventbridge::Client::from_conf(config.build()), bus));
+    }
+    if let Some(table) = var("BEACON_DYNAMODB_TABLE") {
+        let store = DynamoDbStore::from_config(&shared, table, var("BEACON_DYNAMODB_ENDPOINT").as_deref());
+        let service = Service::new(Arc::new(store), Arc::new(SystemClock));
+        if let Some(url) = var("BEACON_JOBS_QUEUE_URL") {
+            let mut config = aws_sdk_sqs::config::Builder::from(&shared);
+            if let Some(endpoint) = var("BEACON_SQS_ENDPOINT") {
+                config = config.endpoint_url(endpoint);
+            }
+            let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::from_conf(config.build()), url));
+            fanout.planner = Some(Planner::new(service.clone(), queue.clone()));
+            if let Some(from) = var("BEACON_MAIL_FROM") {
+                let page_url = required("BEACON_PUBLIC_URL")?.trim_end_matches('/').to_owned();
+                let page = PageConfig {
+                    id: "beacon".into(),
+                    name: var("BEACON_PAGE_NAME").unwrap_or_else(|| "Status".into()),
+                    url: page_url.clone(),
+                    time_zone: var("BEACON_TIME_ZONE").unwrap_or_else(|| "Etc/UTC".into()),
+                    logo_url: None,
+                    links: Vec::new(),
+                    subscribe_url: Some(format!("{page_url}/subscriptions")),
+                };
+                let from = from.parse().map_err(|e| format!("BEACON_MAIL_FROM {from:?}: {e}"))?;
+                let messages = MessageConfig { page, api_url: page_url, from };
+                let mut config = aws_sdk_sesv2::config::Builder::from(&shared);
+                if let Some(endpoint) = var("BEACON_SES_ENDPOINT") {
+                    config = config.endpoint_url(endpoint);
+                }
+                // This instance's share of the account's rate: the queue trigger runs at
+                // most BEACON_DELIVERERS instances at once.
+                let deliverers: f64 = var("BEACON_DELIVERERS").and_then(|v| v.parse().ok()).unwrap_or(2.0);
+                let mail = SesMailer::new(
+                    aws_sdk_sesv2::Client::from_conf(config.build()),
+                    var("BEACON_SES_CONFIGURATION_SET"),
+                    1.0 / deliverers.max(1.0),
+                    1.0,
+                )
+                .await;
+                let http = GuardedHttp::new(OutboundPolicy::default())?;
+                fanout.deliverer =
+                    Some(Deliverer::new(service.clone(), queue, Arc::new(mail), Arc::new(http), messages));
+            }
+        }
+        fanout.service = Some(service);
+    }
+
+    let fanout = Arc::new(fanout);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let fanout = fanout.clone();
+        async move {
+            let handled = handle(&event.payload, &fanout).await?;
+            tracing::info!(?handled, "handled");
+            Ok::<_, Error>(handled.response())
+        }
+    }))
+    .await
+}
