@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
-import { CfnElement, CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { Aws, CfnElement, CfnOutput, Duration, Fn, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -43,6 +43,10 @@ export const FEED_ATTRIBUTE = 'feed';
 /** Steady requests per second the API accepts, and the burst above that. */
 export const API_RATE_LIMIT = 50;
 export const API_BURST_LIMIT = 100;
+/** Deliverer instances at once: each keeps to its share of the SES account's rate. */
+export const DELIVERERS = 2;
+/** The incident changes that notify subscribers. */
+export const NOTICE_CHANGES = ['incident_reported', 'incident_updated', 'incident_resolved', 'incident_reopened'];
 
 /**
  * The CSP hash of the page's inline stylesheet: askama includes `style.css` with its one
@@ -60,9 +64,12 @@ export class BeaconStack extends Stack {
   readonly siteBucket: s3.Bucket;
   readonly distribution: cloudfront.Distribution;
   readonly api: apigw.HttpApi;
-  readonly functions: Record<FunctionName, lambda.Function>;
+  readonly functions: Record<'api' | 'publish' | 'relay' | 'planner' | 'deliverer' | 'feedback', lambda.Function>;
   readonly eventBus: events.EventBus;
   readonly failures: sqs.Queue;
+  /** Delivery jobs, and what the deliverer, relay and planner gave up on. */
+  readonly jobs: sqs.Queue;
+  readonly notificationFailures: sqs.Queue;
   private readonly settings: Settings;
 
   constructor(scope: Construct, id: string, props: BeaconStackProps) {
@@ -209,7 +216,13 @@ export class BeaconStack extends Stack {
       RUST_LOG: 'info',
     };
     const architecture = settings.arch === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
-    const rustFunction = (name: FunctionName, description: string, environment: Record<string, string>) => {
+    const rustFunction = (
+      name: string,
+      binary: FunctionName,
+      description: string,
+      environment: Record<string, string>,
+      timeout: Duration = Duration.seconds(10),
+    ) => {
       const logGroup = new logs.LogGroup(this, `${name}Logs`, {
         retention: LOG_RETENTION,
         removalPolicy: RemovalPolicy.DESTROY,
@@ -219,25 +232,192 @@ export class BeaconStack extends Stack {
         runtime: lambda.Runtime.PROVIDED_AL2023,
         architecture,
         handler: 'bootstrap',
-        code: lambda.Code.fromAsset(functionZip(settings, name)),
+        code: lambda.Code.fromAsset(functionZip(settings, binary)),
         memorySize: 512,
-        timeout: Duration.seconds(name === 'publish' ? 60 : 10),
+        timeout,
         environment,
         logGroup,
         loggingFormat: lambda.LoggingFormat.JSON,
       });
     };
 
-    const api = rustFunction('api', 'beacon HTTP API: incidents, components, templates, members', functionEnvironment);
-    this.table.grantReadWriteData(api);
-
-    const publish = rustFunction('publish', 'beacon page publisher: renders the status page into the site bucket', {
-      ...functionEnvironment,
-      BEACON_SITE_BUCKET: this.siteBucket.bucketName,
+    // Mail: the configuration set every message goes through (its bounce and complaint
+    // events come back to the feedback function), and the identity mail is sent from.
+    const configurationSet = new ses.ConfigurationSet(this, 'MailConfiguration', {
+      reputationMetrics: true,
+      sendingEnabled: true,
+      suppressionReasons: ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,
     });
+    if (settings.sender) {
+      new ses.EmailIdentity(this, 'MailIdentity', {
+        identity:
+          settings.sender.kind === 'email'
+            ? ses.Identity.email(settings.sender.value)
+            : ses.Identity.domain(settings.sender.value),
+        configurationSet,
+      });
+    }
+    const pageHost = settings.domain ? settings.domain.name : this.distribution.distributionDomainName;
+    const senderAddress =
+      settings.sender?.kind === 'email' ? settings.sender.value : `notifications@${settings.sender?.value ?? pageHost}`;
+    const mailEnvironment = {
+      BEACON_MAIL_FROM: `"${settings.pageName.replace(/["\\]/g, '')}" <${senderAddress}>`,
+      BEACON_SES_CONFIGURATION_SET: configurationSet.configurationSetName,
+    };
+    // Sending is allowed from the configured identity only (any identity of the account
+    // when none is configured: then mail is refused by SES until one is verified).
+    const identityArn = `arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/${settings.sender?.value ?? '*'}`;
+    const configurationSetArn = `arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:configuration-set/${configurationSet.configurationSetName}`;
+    const allowSending = (fn: lambda.Function) => {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['ses:SendEmail', 'ses:SendRawEmail'],
+          resources: [identityArn, configurationSetArn],
+        }),
+      );
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ses:GetAccount'], resources: ['*'] }));
+    };
+
+    // CloudFront adds this header to what it forwards to the API, so the API can tell
+    // the viewer address it passes on is CloudFront's word: the stack's own id.
+    const cdnSecret = Fn.select(2, Fn.split('/', Aws.STACK_ID));
+
+    const api = rustFunction('api', 'api', 'beacon HTTP API: incidents, components, templates, members, subscriptions', {
+      ...functionEnvironment,
+      ...mailEnvironment,
+      BEACON_CDN_SECRET: cdnSecret,
+    });
+    this.table.grantReadWriteData(api);
+    allowSending(api);
+
+    const publish = rustFunction(
+      'publish',
+      'publish',
+      'beacon page publisher: renders the status page into the site bucket',
+      { ...functionEnvironment, BEACON_SITE_BUCKET: this.siteBucket.bucketName, BEACON_SUBSCRIBE_URL: `${pageUrl}/subscriptions` },
+      Duration.seconds(60),
+    );
     this.table.grantReadData(publish);
     this.siteBucket.grantReadWrite(publish);
-    this.functions = { api, publish };
+
+    // Domain events: change records relayed from the table's stream, for the planner
+    // and for teams to route to their own targets.
+    this.eventBus = new events.EventBus(this, 'Events', { description: 'beacon domain events (incidents, components)' });
+
+    // Notifications. The stream's second (and last) reader relays change records onto
+    // the bus; a rule gives incident changes to the planner, which streams the follow
+    // index into jobs; the deliverer takes jobs from the queue (partial batch failures)
+    // and sends mail and webhooks; SES's bounces and complaints come back through the
+    // default bus to the feedback function.
+    this.notificationFailures = new sqs.Queue(this, 'NotificationFailures', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const delivererTimeout = Duration.minutes(2);
+    this.jobs = new sqs.Queue(this, 'NotificationJobs', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // Six times the deliverer's timeout, as Lambda's queue trigger asks.
+      visibilityTimeout: Duration.minutes(12),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.notificationFailures, maxReceiveCount: 5 },
+    });
+    const relay = rustFunction(
+      'relay',
+      'fanout',
+      'beacon relay: change records from the table stream onto the event bus',
+      { BEACON_EVENT_BUS: this.eventBus.eventBusName, RUST_LOG: 'info' },
+      Duration.seconds(30),
+    );
+    this.eventBus.grantPutEventsTo(relay);
+    this.table.grantStreamRead(relay);
+    relay.addEventSource(
+      new sources.DynamoEventSource(this.table, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: 100,
+        maxBatchingWindow: Duration.seconds(1),
+        bisectBatchOnError: true,
+        retryAttempts: 10,
+        maxRecordAge: Duration.hours(6),
+        onFailure: new sources.SqsDlq(this.notificationFailures),
+        filters: [lambda.FilterCriteria.filter({ dynamodb: { NewImage: { [FEED_ATTRIBUTE]: { BOOL: [true] } } } })],
+      }),
+    );
+    const planner = rustFunction(
+      'planner',
+      'fanout',
+      'beacon notification planner: incident changes into delivery jobs',
+      { ...functionEnvironment, BEACON_JOBS_QUEUE_URL: this.jobs.queueUrl },
+      Duration.minutes(5),
+    );
+    this.table.grantReadWriteData(planner);
+    this.jobs.grantSendMessages(planner);
+    new events.Rule(this, 'PlanNotices', {
+      description: 'Incident changes that tell subscribers go to the planner',
+      eventBus: this.eventBus,
+      eventPattern: { source: ['beacon'], detailType: NOTICE_CHANGES },
+      targets: [
+        new targets.LambdaFunction(planner, {
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(6),
+          deadLetterQueue: this.notificationFailures,
+        }),
+      ],
+    });
+    const deliverer = rustFunction(
+      'deliverer',
+      'fanout',
+      'beacon notification deliverer: mail through SES, signed webhooks, Slack, Teams, Discord',
+      {
+        ...functionEnvironment,
+        ...mailEnvironment,
+        BEACON_JOBS_QUEUE_URL: this.jobs.queueUrl,
+        BEACON_DELIVERERS: String(DELIVERERS),
+      },
+      delivererTimeout,
+    );
+    this.table.grantReadWriteData(deliverer);
+    // Retries go back on the queue.
+    this.jobs.grantSendMessages(deliverer);
+    allowSending(deliverer);
+    deliverer.addEventSource(
+      new sources.SqsEventSource(this.jobs, {
+        batchSize: 10,
+        maxBatchingWindow: Duration.seconds(1),
+        reportBatchItemFailures: true,
+        maxConcurrency: DELIVERERS,
+      }),
+    );
+    const feedback = rustFunction(
+      'feedback',
+      'fanout',
+      'beacon mail feedback: permanent bounces and complaints suppress the address',
+      functionEnvironment,
+      Duration.seconds(30),
+    );
+    this.table.grantReadWriteData(feedback);
+    const defaultBus = events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+    configurationSet.addEventDestination('Feedback', {
+      destination: ses.EventDestination.eventBus(defaultBus),
+      events: [ses.EmailSendingEvent.BOUNCE, ses.EmailSendingEvent.COMPLAINT],
+    });
+    new events.Rule(this, 'MailFeedback', {
+      description: 'SES bounces and complaints of our configuration set go to the feedback function',
+      eventPattern: {
+        source: ['aws.ses'],
+        detailType: ['Email Bounced', 'Email Complaint Received'],
+        resources: [configurationSetArn],
+      },
+      targets: [
+        new targets.LambdaFunction(feedback, {
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(24),
+          deadLetterQueue: this.notificationFailures,
+        }),
+      ],
+    });
+    this.functions = { api, publish, relay, planner, deliverer, feedback };
 
     // Batches the publisher could not handle after its retries, kept for two weeks.
     this.failures = new sqs.Queue(this, 'PublishFailures', {
@@ -275,20 +455,38 @@ export class BeaconStack extends Stack {
       defaultIntegration: new HttpLambdaIntegration('ApiIntegration', api, {
         payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
       }),
-      corsPreflight: {
-        allowOrigins: [pageUrl],
-        allowMethods: [
-          apigw.CorsHttpMethod.GET,
-          apigw.CorsHttpMethod.POST,
-          apigw.CorsHttpMethod.PATCH,
-          apigw.CorsHttpMethod.PUT,
-          apigw.CorsHttpMethod.DELETE,
-        ],
-        allowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key'],
-        exposeHeaders: ['etag', 'location'],
-        maxAge: Duration.hours(1),
-      },
+      // No CORS: browsers reach the API's public pages through the page's own origin
+      // (the CDN's `subscriptions*` behaviour below).
     });
+    // The subscription endpoints behind the page's forms, on the page's own origin (the
+    // page's CSP allows forms to post only there). Never cached; the viewer's address is
+    // passed on for rate limits, vouched for by the header only CloudFront adds.
+    const apiForwarding = new cloudfront.OriginRequestPolicy(this, 'ApiForwarding', {
+      comment: 'beacon subscription endpoints: query strings, form headers and the viewer address, never Host',
+      queryStringBehavior: cloudfront.OriginRequestQueryStringBehavior.all(),
+      headerBehavior: cloudfront.OriginRequestHeaderBehavior.allowList(
+        'content-type',
+        'accept',
+        'accept-language',
+        'cloudfront-viewer-address',
+      ),
+      cookieBehavior: cloudfront.OriginRequestCookieBehavior.none(),
+    });
+    this.distribution.addBehavior(
+      'subscriptions*',
+      new origins.HttpOrigin(Fn.select(2, Fn.split('/', this.api.apiEndpoint)), {
+        protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+        customHeaders: { 'x-beacon-origin': cdnSecret },
+      }),
+      {
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+        cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+        originRequestPolicy: apiForwarding,
+        responseHeadersPolicy: headers,
+      },
+    );
+
     new apigw.HttpStage(this, 'ApiStage', {
       httpApi: this.api,
       stageName: '$default',
@@ -311,25 +509,6 @@ export class BeaconStack extends Stack {
       },
     });
 
-    // Domain events for teams to route to their own targets.
-    this.eventBus = new events.EventBus(this, 'Events', { description: 'beacon domain events (incidents, components)' });
-
-    // Mail: the identity mail is sent from (when given) and the configuration set every
-    // message goes through.
-    const configurationSet = new ses.ConfigurationSet(this, 'MailConfiguration', {
-      reputationMetrics: true,
-      sendingEnabled: true,
-      suppressionReasons: ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,
-    });
-    if (settings.sender) {
-      new ses.EmailIdentity(this, 'MailIdentity', {
-        identity:
-          settings.sender.kind === 'email'
-            ? ses.Identity.email(settings.sender.value)
-            : ses.Identity.domain(settings.sender.value),
-        configurationSet,
-      });
-    }
 
     // Alarms: any function error, and any batch the publisher gave up on.
     // A key of our own: CloudWatch cannot publish to a topic under the AWS-managed SNS
@@ -374,11 +553,30 @@ export class BeaconStack extends Stack {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }).addAlarmAction(alarmAction);
 
+    new cloudwatch.Alarm(this, 'NotificationFailuresWaiting', {
+      alarmDescription:
+        'Notification work was given up on (a job, a change event or a relay batch): some subscribers may not have been told',
+      metric: this.notificationFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
+    new cloudwatch.Alarm(this, 'NotificationBacklog', {
+      alarmDescription: 'Delivery jobs have waited over 15 minutes: notifications are late',
+      metric: this.jobs.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5) }),
+      threshold: 900,
+      evaluationPeriods: 2,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
+
     new CfnOutput(this, 'PageUrl', { value: pageUrl, description: 'The public status page' });
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint, description: 'The API (paths under /api/v1)' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'For `beacon token create`' });
     new CfnOutput(this, 'SiteBucketName', { value: this.siteBucket.bucketName });
     new CfnOutput(this, 'EventBusName', { value: this.eventBus.eventBusName });
+    new CfnOutput(this, 'MailConfigurationSet', { value: configurationSet.configurationSetName });
     new CfnOutput(this, 'DistributionDomainName', {
       value: this.distribution.distributionDomainName,
       description: 'Point the custom domain (CNAME or alias) here',
@@ -430,6 +628,33 @@ export class BeaconStack extends Stack {
     Validations.of(this.functions.api).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${table}.Arn>/index/*]`,
       reason: "The grant covers the table's indexes (it has none today); nothing outside this table.",
+    });
+    for (const name of ['planner', 'deliverer', 'feedback'] as const) {
+      Validations.of(this.functions[name]).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${table}.Arn>/index/*]`,
+        reason: "The grant covers the table's indexes (it has none today); nothing outside this table.",
+      });
+    }
+    for (const name of ['api', 'deliverer'] as const) {
+      Validations.of(this.functions[name]).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: "ses:GetAccount (the account's sending rate) has no resource-level permissions.",
+      });
+      if (!this.settings.sender) {
+        Validations.of(this.functions[name]).acknowledge({
+          id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]',
+          reason:
+            'No sender is configured: sending is allowed from any verified identity of this account, in our configuration set only. Configure -c sender=… to narrow it to one.',
+        });
+      }
+    }
+    Validations.of(this.functions.relay).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'dynamodb:ListStreams, which the stream event source needs, has no resource-level permissions.',
+    });
+    Validations.of(this.notificationFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is the dead-letter destination of the notification queue, rules and stream mapping.',
     });
     Validations.of(this.functions.publish).acknowledge(
       {

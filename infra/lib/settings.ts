@@ -7,8 +7,9 @@ import * as path from 'node:path';
 
 export type Architecture = 'arm64' | 'x86_64';
 
-/** The functions this stack deploys, by the binary names cargo-lambda builds. */
-export const FUNCTIONS = ['api', 'publish'] as const;
+/** The function binaries cargo-lambda builds; `fanout` is deployed four times (relay,
+ * planner, deliverer, feedback), each with its own trigger and permissions. */
+export const FUNCTIONS = ['api', 'publish', 'fanout'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 export interface Settings {

@@ -12,7 +12,7 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { API_BURST_LIMIT, API_RATE_LIMIT, BeaconStack, inlineStyleHash } from '../lib/beacon-stack';
+import { API_BURST_LIMIT, API_RATE_LIMIT, BeaconStack, DELIVERERS, NOTICE_CHANGES, inlineStyleHash } from '../lib/beacon-stack';
 import { FUNCTIONS, SettingsError, readSettings } from '../lib/settings';
 
 /** A folder laid out as `infra/build-functions.sh` leaves it, for `arch`. */
@@ -47,7 +47,7 @@ const base = synth();
 const t = base.template;
 
 /** The policy statements attached to the role of `fn`. */
-function statementsOf(template: Template, stack: BeaconStack, fn: 'api' | 'publish'): any[] {
+function statementsOf(template: Template, stack: BeaconStack, fn: keyof BeaconStack['functions']): any[] {
   const role = stack.getLogicalId(stack.functions[fn].role!.node.defaultChild as any);
   const policies = template.findResources('AWS::IAM::Policy');
   return Object.values(policies)
@@ -171,7 +171,9 @@ test('the CDN: origin access control, compression, HTTPS, the page 404, logging,
   );
   t.hasResourceProperties('AWS::CloudFront::Distribution', {
     DistributionConfig: Match.objectLike({
-      CacheBehaviors: [Match.objectLike({ PathPattern: 'api/v2/*', Compress: true, ViewerProtocolPolicy: 'redirect-to-https' })],
+      CacheBehaviors: Match.arrayWith([
+        Match.objectLike({ PathPattern: 'api/v2/*', Compress: true, ViewerProtocolPolicy: 'redirect-to-https' }),
+      ]),
     }),
   });
   const security = policy.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig;
@@ -217,21 +219,13 @@ test('a custom domain gets its certificate and TLS 1.2 at least', () => {
   template.hasResourceProperties('AWS::Lambda::Function', {
     Environment: { Variables: Match.objectLike({ BEACON_PUBLIC_URL: 'https://status.example.com' }) },
   });
-  template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
-    CorsConfiguration: Match.objectLike({ AllowOrigins: ['https://status.example.com'] }),
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ BEACON_SUBSCRIBE_URL: 'https://status.example.com/subscriptions' }) },
   });
 });
 
-test('the HTTP API: the api function behind it, throttled, logged, CORS for the page only', () => {
-  t.hasResourceProperties('AWS::ApiGatewayV2::Api', {
-    ProtocolType: 'HTTP',
-    CorsConfiguration: Match.objectLike({
-      AllowOrigins: [
-        { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [Match.stringLikeRegexp('^Cdn'), 'DomainName'] }]] },
-      ],
-      AllowHeaders: Match.arrayWith(['authorization', 'if-match', 'idempotency-key']),
-    }),
-  });
+test('the HTTP API: the api function behind it, throttled, logged, no CORS (browsers come through the page origin)', () => {
+  t.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP', CorsConfiguration: Match.absent() });
   t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
     StageName: '$default',
     AutoDeploy: true,
@@ -247,18 +241,25 @@ test('the HTTP API: the api function behind it, throttled, logged, CORS for the 
 test('the functions: provided.al2023 on arm64 by default, their logs kept a month', () => {
   const functions = Object.values(t.findResources('AWS::Lambda::Function')) as any[];
   const ours = functions.filter((f) => f.Properties.Runtime === 'provided.al2023');
-  assert.equal(ours.length, 2);
+  assert.equal(ours.length, 6, 'api, publish, and fanout as relay, planner, deliverer, feedback');
+  const table = base.stack.getLogicalId(base.stack.table.node.defaultChild as any);
   for (const f of ours) {
     assert.deepEqual(f.Properties.Architectures, ['arm64']);
     assert.equal(f.Properties.Handler, 'bootstrap');
     assert.ok(f.Properties.LoggingConfig.LogGroup, 'each function logs to its own group');
-    assert.equal(f.Properties.Environment.Variables.BEACON_DYNAMODB_TABLE.Ref, base.stack.getLogicalId(base.stack.table.node.defaultChild as any));
+    const vars = f.Properties.Environment.Variables;
+    // The relay only moves change records to the bus: it never gets the table's name.
+    if (vars.BEACON_EVENT_BUS) {
+      assert.equal(vars.BEACON_DYNAMODB_TABLE, undefined);
+    } else {
+      assert.equal(vars.BEACON_DYNAMODB_TABLE.Ref, table);
+    }
   }
   const publish = ours.find((f) => f.Properties.Environment.Variables.BEACON_SITE_BUCKET);
   assert.ok(publish, 'the publisher knows its bucket');
   assert.equal(publish.Properties.Timeout, 60);
   const groups = Object.values(t.findResources('AWS::Logs::LogGroup')) as any[];
-  assert.equal(groups.length, 3, 'two functions and the API access log');
+  assert.equal(groups.length, 7, 'six functions and the API access log');
   for (const g of groups) {
     assert.equal(g.Properties.RetentionInDays, 30);
   }
@@ -268,10 +269,14 @@ test('x86_64 is one switch away', () => {
   const { template } = synth({ arch: 'x86_64' });
   const functions = Object.values(template.findResources('AWS::Lambda::Function')) as any[];
   const ours = functions.filter((f) => f.Properties.Runtime === 'provided.al2023');
-  assert.ok(ours.length === 2 && ours.every((f) => f.Properties.Architectures[0] === 'x86_64'));
+  assert.ok(ours.length === 6 && ours.every((f) => f.Properties.Architectures[0] === 'x86_64'));
 });
 
 test('the publisher runs on change records only, batched, bisecting, with a failure queue', () => {
+  const streamReaders = Object.values(t.findResources('AWS::Lambda::EventSourceMapping')).filter(
+    (m: any) => m.Properties.EventSourceArn['Fn::GetAtt']?.[1] === 'StreamArn',
+  );
+  assert.equal(streamReaders.length, 2, 'the stream has room for two readers: the publisher and the relay');
   t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
     EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Table'), 'StreamArn'] },
     StartingPosition: 'TRIM_HORIZON',
@@ -310,6 +315,7 @@ test('IAM: each function gets exactly what its grants give', () => {
   const api = actionsOf(statementsOf(t, base.stack, 'api'));
   assert.ok(api.includes('dynamodb:PutItem') && api.includes('dynamodb:Query'), api.join());
   assert.ok(!api.some((a) => a.startsWith('s3:') || a.startsWith('sqs:')), `api: ${api.join()}`);
+  assert.ok(api.includes('ses:SendEmail'), 'the api mails confirmation links');
 
   const publishStatements = statementsOf(t, base.stack, 'publish');
   const publish = actionsOf(publishStatements);
@@ -319,20 +325,127 @@ test('IAM: each function gets exactly what its grants give', () => {
   for (const forbidden of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
     assert.ok(!publish.includes(forbidden), `publish must not ${forbidden}`);
   }
-  // Nothing on every resource.
-  for (const s of [...statementsOf(t, base.stack, 'api'), ...publishStatements]) {
-    if (s.Action !== 'dynamodb:ListStreams') {
-      assert.notEqual(s.Resource, '*', JSON.stringify(s));
+  const relay = actionsOf(statementsOf(t, base.stack, 'relay'));
+  assert.ok(relay.includes('events:PutEvents') && relay.includes('dynamodb:GetRecords'), relay.join());
+  assert.ok(!relay.some((a) => ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:GetItem'].includes(a) || a.startsWith('ses:')), relay.join());
+  const planner = actionsOf(statementsOf(t, base.stack, 'planner'));
+  assert.ok(planner.includes('sqs:SendMessage') && planner.includes('dynamodb:Query'), planner.join());
+  assert.ok(!planner.some((a) => a.startsWith('ses:')), 'the planner sends no mail');
+  const deliverer = actionsOf(statementsOf(t, base.stack, 'deliverer'));
+  for (const needed of ['ses:SendEmail', 'ses:SendRawEmail', 'ses:GetAccount', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage', 'dynamodb:PutItem']) {
+    assert.ok(deliverer.includes(needed), `deliverer lacks ${needed}: ${deliverer.join()}`);
+  }
+  const feedback = actionsOf(statementsOf(t, base.stack, 'feedback'));
+  assert.ok(feedback.includes('dynamodb:DeleteItem') && !feedback.some((a) => a.startsWith('ses:') || a.startsWith('sqs:')), feedback.join());
+  // Nothing on every resource, but the actions that have no resource-level permissions.
+  const unscoped = ['dynamodb:ListStreams', 'ses:GetAccount'];
+  for (const name of Object.keys(base.stack.functions) as (keyof BeaconStack['functions'])[]) {
+    for (const s of statementsOf(t, base.stack, name)) {
+      if (!unscoped.includes(s.Action)) {
+        assert.notEqual(s.Resource, '*', `${name}: ${JSON.stringify(s)}`);
+      }
     }
   }
+  // Mail only from the configured identity, through our configuration set.
+  const sending = statementsOf(synth({ sender: 'status@example.com' }).template, base.stack, 'deliverer').find((s: any) =>
+    (Array.isArray(s.Action) ? s.Action : [s.Action]).includes('ses:SendEmail'),
+  );
+  assert.ok(JSON.stringify(sending.Resource).includes('identity/status@example.com'), JSON.stringify(sending.Resource));
+  assert.ok(JSON.stringify(sending.Resource).includes('configuration-set/'), JSON.stringify(sending.Resource));
+});
+
+test('notifications: relay to the bus, planner on incident changes, deliverer on the job queue, SES feedback', () => {
+  // The relay: the stream's second reader, change records only, onto our bus.
+  t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+    EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Table'), 'StreamArn'] },
+    FunctionName: { Ref: Match.stringLikeRegexp('^relayFunction') },
+    BisectBatchOnFunctionError: true,
+    FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ dynamodb: { NewImage: { feed: { BOOL: [true] } } } }) }] },
+    DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotificationFailures'), 'Arn'] } } },
+  });
+  // The planner: incident changes from our bus, retried, with a dead-letter queue.
+  t.hasResourceProperties('AWS::Events::Rule', {
+    EventBusName: { Ref: Match.stringLikeRegexp('^Events') },
+    EventPattern: { source: ['beacon'], 'detail-type': NOTICE_CHANGES },
+    Targets: [
+      Match.objectLike({
+        Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^plannerFunction'), 'Arn'] },
+        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 8 }),
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotificationFailures'), 'Arn'] } },
+      }),
+    ],
+  });
+  // The job queue: encrypted, TLS only, visibility six times the deliverer's timeout, a DLQ.
+  t.hasResourceProperties('AWS::SQS::Queue', {
+    VisibilityTimeout: 720,
+    SqsManagedSseEnabled: true,
+    RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotificationFailures'), 'Arn'] }, maxReceiveCount: 5 },
+  });
+  t.hasResourceProperties('AWS::Lambda::Function', { Timeout: 120, Environment: { Variables: Match.objectLike({ BEACON_DELIVERERS: String(DELIVERERS) }) } });
+  // The deliverer: partial batch failures, and no more instances than the rate is shared by.
+  t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+    EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotificationJobs'), 'Arn'] },
+    FunctionName: { Ref: Match.stringLikeRegexp('^delivererFunction') },
+    FunctionResponseTypes: ['ReportBatchItemFailures'],
+    ScalingConfig: { MaximumConcurrency: DELIVERERS },
+  });
+  // SES feedback: bounces and complaints of our configuration set, through the default bus.
+  t.hasResourceProperties('AWS::SES::ConfigurationSetEventDestination', {
+    EventDestination: Match.objectLike({
+      Enabled: true,
+      MatchingEventTypes: ['bounce', 'complaint'],
+      EventBridgeDestination: { EventBusArn: Match.anyValue() },
+    }),
+  });
+  t.hasResourceProperties('AWS::Events::Rule', {
+    EventPattern: Match.objectLike({ source: ['aws.ses'], 'detail-type': ['Email Bounced', 'Email Complaint Received'] }),
+    Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^feedbackFunction'), 'Arn'] } })],
+  });
+  // The sender: the configured address, or notifications@ the configured domain.
+  t.hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ BEACON_MAIL_FROM: Match.anyValue(), BEACON_SES_CONFIGURATION_SET: Match.anyValue() }) },
+  });
+  synth({ sender: 'example.com' }).template.hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ BEACON_MAIL_FROM: '"Status" <notifications@example.com>' }) },
+  });
+});
+
+test("the page's forms post to its own origin: the CDN sends subscriptions* to the API, uncached, vouched for", () => {
+  const distribution = Object.values(t.findResources('AWS::CloudFront::Distribution'))[0] as any;
+  const config = distribution.Properties.DistributionConfig;
+  const behavior = config.CacheBehaviors.find((b: any) => b.PathPattern === 'subscriptions*');
+  assert.ok(behavior, 'a subscriptions* behaviour');
+  assert.deepEqual(behavior.AllowedMethods.sort(), ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT']);
+  assert.equal(behavior.ViewerProtocolPolicy, 'redirect-to-https');
+  const origin = config.Origins.find((o: any) => o.Id === behavior.TargetOriginId);
+  assert.equal(origin.CustomOriginConfig.OriginProtocolPolicy, 'https-only');
+  assert.equal(origin.OriginCustomHeaders[0].HeaderName, 'x-beacon-origin');
+  const api = Object.values(t.findResources('AWS::Lambda::Function')).find(
+    (f: any) => f.Properties.Environment.Variables.BEACON_CDN_SECRET,
+  ) as any;
+  assert.deepEqual(api.Properties.Environment.Variables.BEACON_CDN_SECRET, origin.OriginCustomHeaders[0].HeaderValue);
+  t.hasResourceProperties('AWS::CloudFront::OriginRequestPolicy', {
+    OriginRequestPolicyConfig: Match.objectLike({
+      HeadersConfig: { HeaderBehavior: 'whitelist', Headers: Match.arrayWith(['cloudfront-viewer-address']) },
+      QueryStringsConfig: { QueryStringBehavior: 'all' },
+      CookiesConfig: { CookieBehavior: 'none' },
+    }),
+  });
+  const headers = (config.Origins as any[]).length;
+  assert.equal(headers, 2, 'the bucket and the API');
 });
 
 test('alarms on every function error and on the failure queue, sent to the alarm topic', () => {
   const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[];
   const metrics = alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort();
-  assert.deepEqual(metrics, ['AWS/Lambda/Errors', 'AWS/Lambda/Errors', 'AWS/SQS/ApproximateNumberOfMessagesVisible']);
+  assert.deepEqual(metrics, [
+    ...Array(6).fill('AWS/Lambda/Errors'),
+    'AWS/SQS/ApproximateAgeOfOldestMessage',
+    'AWS/SQS/ApproximateNumberOfMessagesVisible',
+    'AWS/SQS/ApproximateNumberOfMessagesVisible',
+  ]);
   for (const a of alarms) {
-    assert.equal(a.Properties.Threshold, 1);
+    assert.equal(a.Properties.Threshold, a.Properties.MetricName === 'ApproximateAgeOfOldestMessage' ? 900 : 1);
     assert.equal(a.Properties.AlarmActions.length, 1);
     assert.match(a.Properties.AlarmActions[0].Ref, /^Alarms/);
   }
