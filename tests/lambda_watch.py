@@ -5,6 +5,12 @@ against the moto server, and its effect checked in the AWS services:
   incident is stored in the DynamoDB table.
 - `publish` gets the DynamoDB stream record of that change, exactly as the table wrote
   it, then the reconcile schedule's event: the page objects are in the S3 bucket.
+- `api` also takes a subscribe form post: the confirmation mail goes out through SES.
+- `fanout` gets, in turn, what each of its four deployments is given: the stream batch
+  (relay: the change events reach the bus, whose rule routes them to a queue here), the
+  change event from the bus (planner: a job on the SQS queue), the queue's message
+  (deliverer: the notification mail goes out through SES), and SES's permanent-bounce
+  event (feedback: the address's subscription is removed).
 
 Run by tests/run.sh after sourcing tests/moto.sh (BEACON_TEST_MOTO_URL) with BEACON_BIN
 set to the `beacon` binary (it creates the table and the first token).
@@ -70,6 +76,35 @@ def invoke(port, function, event):
     return json.loads(done.stdout)
 
 
+def form_event(path, form):
+    event = http_event(None, "POST", path, {})
+    event["headers"] = {
+        "content-type": "application/x-www-form-urlencoded",
+        "host": "k3x9q2abcd.execute-api.us-east-1.amazonaws.com",
+        "x-forwarded-proto": "https",
+    }
+    event["body"] = "&".join(f"{k}={v}" for k, v in form.items())
+    return event
+
+
+def sent_mail():
+    import urllib.request
+    with urllib.request.urlopen(f"{MOTO}/moto-api/data.json") as response:
+        data = json.load(response)
+    return data.get("ses", {}).get("RawMessage", [])
+
+
+def receive_all(sqs, url):
+    bodies = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return bodies
+        for m in got:
+            bodies.append(m)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
 def http_event(token, method, path, body):
     return {
         "version": "2.0",
@@ -124,6 +159,20 @@ def main():
     s3 = client("s3")
     s3.create_bucket(Bucket=bucket)
     dynamodb = client("dynamodb")
+    # Notifications: a verified sender domain, the job queue, the bus with a rule that
+    # routes change events to a queue of our own (where the planner's rule would be).
+    sender_domain = f"watch-{suffix}.example"
+    client("sesv2").create_email_identity(EmailIdentity=sender_domain)
+    sqs = client("sqs")
+    jobs_url = sqs.create_queue(QueueName=f"beacon-jobs-{suffix}")["QueueUrl"]
+    routed_url = sqs.create_queue(QueueName=f"beacon-routed-{suffix}")["QueueUrl"]
+    routed_arn = sqs.get_queue_attributes(QueueUrl=routed_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = f"beacon-bus-{suffix}"
+    events = client("events")
+    events.create_event_bus(Name=bus)
+    events.put_rule(Name=f"plan-{suffix}", EventBusName=bus,
+                    EventPattern=json.dumps({"source": ["beacon"], "detail-type": ["incident_reported"]}))
+    events.put_targets(Rule=f"plan-{suffix}", EventBusName=bus, Targets=[{"Id": "planner", "Arn": routed_arn}])
 
     variables = ",".join(
         f"{k}={v}"
@@ -135,12 +184,22 @@ def main():
             "BEACON_SITE_BUCKET": bucket,
             "BEACON_PUBLIC_URL": "https://status.example.com",
             "BEACON_PAGE_NAME": "Watch",
+            "BEACON_EVENT_BUS": bus,
+            "BEACON_EVENTBRIDGE_ENDPOINT": MOTO,
+            "BEACON_JOBS_QUEUE_URL": jobs_url,
+            "BEACON_SQS_ENDPOINT": MOTO,
+            "BEACON_SES_ENDPOINT": MOTO,
+            "BEACON_MAIL_FROM": f"Watch <status@{sender_domain}>",
         }.items()
     )
     # One emulator per function: each serves its package's binary on its own port.
     ports, watches = {}, []
     try:
-        for function, package in (("api", "beacon-function-api"), ("publish", "beacon-function-publish")):
+        for function, package in (
+            ("api", "beacon-function-api"),
+            ("publish", "beacon-function-publish"),
+            ("fanout", "beacon-function-fanout"),
+        ):
             ports[function] = free_port()
             log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix=f"beacon-lambda-watch-{function}-")
             process = subprocess.Popen(
@@ -159,6 +218,21 @@ def main():
                     log.seek(0)
                     sys.exit(f"cargo lambda watch did not start:\n{log.read()}")
                 time.sleep(0.5)
+
+        # A visitor subscribes through the page's form: the confirmation goes out by SES.
+        visitor = f"visitor-{suffix}@example.com"
+        response = invoke(ports["api"], "api", form_event("/subscriptions", {"email": visitor}))
+        assert response["statusCode"] == 200 and "Check your inbox" in response["body"], response
+        confirmation = [m for m in sent_mail() if visitor in m["destinations"]]
+        assert len(confirmation) == 1 and "/subscriptions/confirm?token=" in confirmation[0]["raw_data"].replace("=\r\n", ""), confirmation
+        print("api: POST /subscriptions (form) -> 200, confirmation mailed through SES")
+
+        # An admin's email subscriber, confirmed at once.
+        reader = f"reader-{suffix}@example.com"
+        response = invoke(ports["api"], "api", http_event(token, "POST", "/api/v1/subscribers", {
+            "kind": "email", "target": reader,
+        }))
+        assert response["statusCode"] == 201, response
 
         title = f"Checkout errors {suffix}"
         response = invoke(ports["api"], "api", http_event(token, "POST", "/api/v1/incidents", {
@@ -204,6 +278,41 @@ def main():
         assert [i["name"] for i in summary["incidents"]] == [title], summary["incidents"]
         print(f"publish: stream batch of {len(records)} change records -> page in s3://{bucket}")
 
+        # fanout as the relay: the same stream batch onto the bus.
+        outcome = invoke(ports["fanout"], "fanout", {"Records": records})
+        assert outcome == {"batchItemFailures": []}, outcome
+        routed = receive_all(sqs, routed_url)
+        assert len(routed) == 1, routed
+        event = json.loads(routed[0]["Body"])
+        assert event["detail"]["incident_id"] == incident["id"], event
+        print("fanout (relay): stream batch -> incident_reported on the bus")
+
+        # fanout as the planner: the bus event becomes a job.
+        invoke(ports["fanout"], "fanout", event)
+        jobs = receive_all(sqs, jobs_url)
+        assert len(jobs) == 1, jobs
+        print("fanout (planner): change event -> a job on the queue")
+
+        # fanout as the deliverer: the queue's message, as the SQS trigger gives it.
+        outcome = invoke(ports["fanout"], "fanout", {"Records": [{
+            "messageId": jobs[0]["MessageId"], "receiptHandle": jobs[0]["ReceiptHandle"], "body": jobs[0]["Body"],
+            "attributes": {}, "messageAttributes": {}, "md5OfBody": jobs[0]["MD5OfBody"],
+            "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:{REGION}:111122223333:beacon-jobs-{suffix}",
+            "awsRegion": REGION,
+        }]})
+        assert outcome == {"batchItemFailures": []}, outcome
+        notices = [m for m in sent_mail() if reader in m["destinations"]]
+        assert len(notices) == 1 and title in notices[0]["raw_data"], notices
+        assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in notices[0]["raw_data"]
+        print("fanout (deliverer): job -> notification mailed through SES")
+
+        # fanout as the feedback handler: SES's permanent bounce removes the subscription.
+        bounce = (ROOT / "tests/fixtures/ses/eventbridge-permanent-bounce.json").read_text()
+        invoke(ports["fanout"], "fanout", json.loads(bounce.replace("recipient@example.com", reader)))
+        response = invoke(ports["api"], "api", http_event(token, "GET", "/api/v1/subscribers/count", None))
+        assert json.loads(response["body"])["count"] == 1, response  # the visitor, still unconfirmed
+        print("fanout (feedback): permanent bounce -> the address is suppressed")
+
         schedule = json.loads((ROOT / "tests/fixtures/events/scheduled-reconcile.json").read_text())
         assert invoke(ports["publish"], "publish", schedule) == {"batchItemFailures": []}
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
@@ -223,7 +332,7 @@ def main():
                 pass  # already gone
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-    print("lambda watch: both functions passed")
+    print("lambda watch: every function passed")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,21 @@
 //! byte, user text escaped or sanitised, Statuspage v2 JSON in its exact shape, feeds
 //! that a feed parser reads back.
 
-use beacon_app::{NewComponent, NewGroup, NewMember, PostUpdate, ReportIncident, Service, SystemClock};
-use beacon_domain::{Actor, AffectedComponent, ComponentStatus, Impact, IncidentStatus, Role};
+use beacon_app::{
+    NewComponent, NewGroup, NewMember, NewSubscriber, PostUpdate, ReportIncident, Service, SubscribeOutcome,
+    SystemClock,
+};
+use beacon_domain::{
+    Actor, AffectedComponent, Channel, ComponentStatus, Email, EndpointUrl, Events, Impact, IncidentStatus, Interest,
+    Role,
+};
 use beacon_site::{PageConfig, PageLink, SiteObject, Snapshot, render};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 const XSS: &str = "<script>alert('pwned')</script>";
 
-fn ok<T>(r: Result<T, beacon_app::AppError>) -> T {
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -21,7 +28,7 @@ async fn snapshot(service: &Service) -> Snapshot {
         time_zone: "Etc/UTC".into(),
         logo_url: None,
         links: vec![PageLink { label: "Acme".into(), url: "https://acme.test".into() }],
-        subscribe_url: None,
+        subscribe_url: Some("https://status.acme.test/subscriptions".into()),
     };
     ok(beacon_publish::snapshot(service, &page).await).0
 }
@@ -110,6 +117,65 @@ async fn fixture() -> (Service, tempfile::TempDir, Vec<&'static str>) {
     let mut all = markers;
     all.push(Box::leak(secret.expose().to_owned().into_boxed_str()));
     all.push(Box::leak(member.id.to_string().into_boxed_str()));
+    // Subscribers of every kind, with markers in every field: addresses, endpoints,
+    // contacts, ids, signing secrets, manage and confirmation tokens.
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let channels = [
+        Channel::Email { address: ok(Email::parse("private-subscriber-7f3a@example.com")) },
+        Channel::Webhook {
+            url: ok(EndpointUrl::parse("https://private-hook-7f3a.example.com/PRIVATE-PATH-7f3a", false)),
+        },
+        Channel::Slack { url: ok(EndpointUrl::parse("https://hooks.slack.com/services/PRIVATE-SLACK-7f3a", false)) },
+        Channel::Teams { url: ok(EndpointUrl::parse("https://private-teams-7f3a.example.com/webhook", false)) },
+        Channel::Discord {
+            url: ok(EndpointUrl::parse("https://discord.com/api/webhooks/PRIVATE-DISCORD-7f3a", false)),
+        },
+    ];
+    for (n, channel) in channels.into_iter().enumerate() {
+        let interest = if n == 1 {
+            Interest::Components { components: BTreeSet::from([api.id]), groups: BTreeSet::from([group.id]) }
+        } else {
+            Interest::Page
+        };
+        let created = ok(service
+            .create_subscriber(
+                actor.clone(),
+                NewSubscriber {
+                    channel,
+                    interest,
+                    events: Events::default(),
+                    contact: Some(ok(Email::parse(&format!("private-contact-{n}-7f3a@example.com")))),
+                },
+            )
+            .await);
+        all.push(leak(format!("private-contact-{n}-7f3a@example.com")));
+        all.push(leak(created.subscriber.id.to_string()));
+        all.push(leak(created.manage.expose().to_owned()));
+        if let Some(secret) = created.signing_secret {
+            all.push(leak(secret));
+        }
+    }
+    let outcome = ok(service
+        .subscribe_email(
+            "private-pending-7f3a@example.com",
+            Interest::Incident { incident_id: old.id },
+            Events::default(),
+        )
+        .await);
+    if let SubscribeOutcome::ConfirmationNeeded { subscriber, confirm, manage } = outcome {
+        all.push(leak(subscriber.id.to_string()));
+        all.push(leak(confirm.expose().to_owned()));
+        all.push(leak(manage.expose().to_owned()));
+    }
+    all.extend([
+        "private-subscriber-7f3a",
+        "private-hook-7f3a",
+        "PRIVATE-PATH-7f3a",
+        "PRIVATE-SLACK-7f3a",
+        "private-teams-7f3a",
+        "PRIVATE-DISCORD-7f3a",
+        "private-pending-7f3a",
+    ]);
     (service, dir, all)
 }
 

@@ -241,3 +241,87 @@ async fn an_admins_webhook_subscriber_gets_a_signed_delivery() {
     assert_eq!(log["items"][0]["outcome"], "sent");
     assert_eq!(log["items"][0]["status_code"], 204);
 }
+
+#[tokio::test]
+async fn admins_list_export_and_import_subscribers_as_csv() {
+    let backend = Backend::embedded();
+    let token = backend.create_token("Ops", "owner");
+    let viewer = backend.create_token("Watcher", "viewer");
+    let server = start(&backend, &["--no-demo"]);
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}{path}", server.base);
+
+    let csv = "kind,target,events,contact\n\
+               email,first@example.com,,\n\
+               slack,https://hooks.slack.com/services/T0/B0/secret,created resolved,ops@example.com\n\
+               email,first@example.com,,\n\
+               email,not-an-address,,\n\
+               webhook,http://insecure.example.com/hook,,\n";
+    let imported = ok(http
+        .post(api("/api/v1/subscribers/import"))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await);
+    assert_eq!(imported.status(), 200);
+    let report: serde_json::Value = ok(imported.json().await);
+    assert_eq!(report["created"], 2, "{report}");
+    assert_eq!(report["duplicates"], 1, "{report}");
+    let lines: Vec<u64> =
+        report["errors"].as_array().into_iter().flatten().filter_map(|e| e["line"].as_u64()).collect();
+    assert_eq!(lines, vec![5, 6], "the bad address and the plain-HTTP webhook: {report}");
+
+    // Viewers may not read subscribers: they are personal data.
+    let refused = ok(http.get(api("/api/v1/subscribers")).bearer_auth(&viewer).send().await);
+    assert_eq!(refused.status(), 403);
+
+    let listed: serde_json::Value =
+        ok(ok(http.get(api("/api/v1/subscribers?channel=slack")).bearer_auth(&token).send().await).json().await);
+    let items = listed["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["target"], "https://hooks.slack.com/…", "a chat webhook's secret path is never shown");
+    assert_eq!(items[0]["events"]["updated"], false);
+    let bad = ok(http.get(api("/api/v1/subscribers?state=gone")).bearer_auth(&token).send().await);
+    assert_eq!(bad.status(), 422);
+
+    let page: serde_json::Value =
+        ok(ok(http.get(api("/api/v1/subscribers?limit=1")).bearer_auth(&token).send().await).json().await);
+    let cursor = page["next_cursor"].as_str().unwrap_or_else(|| panic!("a second page: {page}")).to_owned();
+    let second: serde_json::Value =
+        ok(ok(http.get(api(&format!("/api/v1/subscribers?limit=1&cursor={cursor}"))).bearer_auth(&token).send().await)
+            .json()
+            .await);
+    assert_ne!(page["items"][0]["id"], second["items"][0]["id"]);
+
+    let exported = ok(http.get(api("/api/v1/subscribers/export")).bearer_auth(&token).send().await);
+    assert_eq!(exported.status(), 200);
+    assert!(exported.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/csv"));
+    let text = ok(exported.text().await);
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows[0], "id,kind,target,scope,components,groups,incident_id,events,state,contact,created_at");
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(
+        text.contains("first@example.com") && text.contains("created resolved") && text.contains("ops@example.com")
+    );
+    assert!(text.contains("https://hooks.slack.com/services/T0/B0/secret"), "the export holds whole targets: {text}");
+
+    // An export imports again as duplicates only.
+    let again: serde_json::Value = ok(ok(http
+        .post(api("/api/v1/subscribers/import"))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(text.clone())
+        .send()
+        .await)
+    .json()
+    .await);
+    assert_eq!((again["created"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(2)), "{again}");
+
+    let id = items[0]["id"].as_str().unwrap_or_default();
+    let deleted = ok(http.delete(api(&format!("/api/v1/subscribers/{id}"))).bearer_auth(&token).send().await);
+    assert_eq!(deleted.status(), 204);
+    let count: serde_json::Value =
+        ok(ok(http.get(api("/api/v1/subscribers/count")).bearer_auth(&token).send().await).json().await);
+    assert_eq!(count["count"], 1);
+}

@@ -321,6 +321,15 @@ fn events_text(e: Events) -> String {
         .join(" ")
 }
 
+/// The whole target, chat webhook URLs included: the export exists to move subscribers
+/// between pages, so it is as secret as those URLs (admins only, never cached).
+fn full_target(channel: &Channel) -> String {
+    match channel {
+        Channel::Email { address } => address.to_string(),
+        other => other.url().map(ToString::to_string).unwrap_or_default(),
+    }
+}
+
 fn csv_row(s: &Subscriber) -> Vec<String> {
     let (scope, components, groups, incident) = match &s.interest {
         Interest::Page => ("page", String::new(), String::new(), String::new()),
@@ -335,7 +344,7 @@ fn csv_row(s: &Subscriber) -> Vec<String> {
     vec![
         s.id.to_string(),
         s.channel.kind().to_string(),
-        target(&s.channel),
+        full_target(&s.channel),
         scope.into(),
         components,
         groups,
@@ -348,7 +357,7 @@ fn csv_row(s: &Subscriber) -> Vec<String> {
 }
 
 #[utoipa::path(get, path = "/api/v1/subscribers/export", tag = "subscribers", security(("bearer" = [])),
-    responses((status = 200, description = "Every subscriber as CSV", content_type = "text/csv")))]
+    responses((status = 200, description = "Every subscriber as CSV, whole targets included (chat webhook URLs are secrets: keep the file safe)", content_type = "text/csv")))]
 pub async fn export_subscribers(State(state): State<ApiState>, auth: Authenticated) -> ApiResult {
     auth.require(Role::Admin)?;
     let mut writer = csv::Writer::from_writer(Vec::new());

@@ -5,7 +5,6 @@ use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{EmailContent, RawMessage};
 use beacon_notify::render::Mail;
 use beacon_notify::transport::{MailTransport, SendError};
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 /// SES v2, at most at the account's sending rate (this instance's share of it), in
@@ -37,11 +36,10 @@ impl SesMailer {
         };
         let rate = (account_rate.unwrap_or(fallback) * share).max(1.0);
         tracing::info!(rate, "sending mail at most this many per second");
-        let per_second = NonZeroU32::new(rate.floor().min(1_000_000.0) as u32).unwrap_or(NonZeroU32::MIN);
         Self {
             client,
             configuration_set,
-            limiter: governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+            limiter: governor::RateLimiter::direct(beacon_notify::transport::quota(rate)),
             rate,
         }
     }

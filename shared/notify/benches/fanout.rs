@@ -19,7 +19,9 @@ use beacon_domain::{
     Actor, AffectedComponent, Change, ChangeId, ChangeKind, Channel, ComponentStatus, Email, Events, FollowKey,
     Interest, MemberId, SubscriberId,
 };
-use beacon_notify::{Deliverer, GuardedHttp, MessageConfig, OutboundPolicy, OutboxMailer, Planner, RateBound, StoreQueue};
+use beacon_notify::{
+    Deliverer, GuardedHttp, MessageConfig, OutboundPolicy, OutboxMailer, Planner, RateBound, StoreQueue,
+};
 use beacon_site::PageConfig;
 use beacon_store::{Condition, Item, Key, Store, Value, Write};
 use beacon_store_redb::RedbStore;
@@ -143,7 +145,10 @@ fn run_child(dir: &std::path::Path, change: &Change, naive: bool) -> (u64, f64, 
 
 async fn planning(sizes: &[usize]) {
     println!("planning: half of the subscribers follow the incident's component, jobs to the store queue");
-    println!("{:>10} {:>12} {:>14} {:>10} | {:>18} {:>10}", "subscribers", "recipients", "planned/s", "peak MiB", "naive peer MiB", "seed s");
+    println!(
+        "{:>10} {:>12} {:>14} {:>10} | {:>18} {:>10}",
+        "subscribers", "recipients", "planned/s", "peak MiB", "naive peer MiB", "seed s"
+    );
     let mut peaks = Vec::new();
     for &n in sizes {
         let dir = must(tempfile::tempdir());
@@ -167,7 +172,12 @@ async fn planning(sizes: &[usize]) {
         peaks.push(peak);
     }
     if peaks.len() == 2 {
-        println!("memory from 100,000 to 1,000,000 subscribers: {:.1} → {:.1} MiB (flat: ×{:.2})", peaks[0], peaks[1], peaks[1] / peaks[0]);
+        println!(
+            "memory from 100,000 to 1,000,000 subscribers: {:.1} → {:.1} MiB (flat: ×{:.2})",
+            peaks[0],
+            peaks[1],
+            peaks[1] / peaks[0]
+        );
     }
 }
 

@@ -26,8 +26,9 @@ use ulid::Ulid;
 /// How long a claim holds before another worker may take the delivery over. Longer
 /// than any send (webhooks time out after 10 s).
 pub const LEASE: Duration = Duration::from_secs(60);
-/// Tries of a webhook-like delivery: with the backoff below, about an hour in all.
-pub const WEBHOOK_ATTEMPTS: u32 = 8;
+/// Tries of a webhook-like delivery: with the backoff below, about an hour in all
+/// (waits of 0.5, 1, 2, 4, 8, 15, 15 and 15 minutes).
+pub const WEBHOOK_ATTEMPTS: u32 = 9;
 /// Delivery records (and so the manage links of sent messages) are kept half a year.
 pub const DELIVERY_TTL_SECONDS: i64 = 182 * 24 * 3600;
 /// Subscribers of one job delivered at once.

@@ -100,6 +100,14 @@ impl MailTransport for OutboxMailer {
     }
 }
 
+/// A rate as a token bucket whose burst is a tenth of a second's worth: a full bucket
+/// of a whole second would let the first second send twice the rate.
+pub fn quota(per_second: f64) -> governor::Quota {
+    let rate = NonZeroU32::new(per_second.floor().clamp(1.0, 1_000_000.0) as u32).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(rate.get() / 10).unwrap_or(NonZeroU32::MIN);
+    governor::Quota::per_second(rate).allow_burst(burst)
+}
+
 /// Bounds another transport to a rate (messages per second), as the provider's account
 /// allows: senders wait for their turn instead of being throttled.
 #[derive(Debug)]
@@ -109,10 +117,9 @@ pub struct RateBound<T> {
 }
 
 impl<T> RateBound<T> {
-    /// At most `per_second` sends per second (at least one), in bursts of at most that.
+    /// At most `per_second` sends per second (at least one).
     pub fn new(inner: T, per_second: f64) -> Self {
-        let rate = NonZeroU32::new(per_second.floor().clamp(1.0, 1_000_000.0) as u32).unwrap_or(NonZeroU32::MIN);
-        Self { inner, limiter: governor::RateLimiter::direct(governor::Quota::per_second(rate)) }
+        Self { inner, limiter: governor::RateLimiter::direct(quota(per_second)) }
     }
 }
 

@@ -104,6 +104,11 @@ fn decode(key: Key, bytes: &[u8]) -> StoreResult<Item> {
     Ok(Item { key, attrs: stored.attrs })
 }
 
+/// The page cache redb may hold in memory. Its default (a gigabyte) lets the resident
+/// size grow with every page ever read, a full scan of a large partition included; a
+/// status page's working set fits well within this.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
@@ -115,7 +120,7 @@ impl RedbStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATABASE_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
+        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => {
                 StoreError::Unavailable(format!("{} is already open in another process", path.display()))
             }

@@ -44,10 +44,21 @@ pub fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// API and database in the "Backend" group, web on its own.
+/// API and database in the "Backend" group, web on its own; on the embedded store.
 pub async fn world() -> World {
     let dir = ok(tempfile::tempdir());
-    let store = Arc::new(ok(RedbStore::open(dir.path())));
+    let store: Arc<dyn beacon_store::Store> = Arc::new(ok(RedbStore::open(dir.path())));
+    world_on(store, dir).await
+}
+
+/// The same page on a DynamoDB table of its own on the moto server.
+pub async fn world_on_dynamodb() -> World {
+    let dir = ok(tempfile::tempdir());
+    let store: Arc<dyn beacon_store::Store> = Arc::new(beacon_tests::dynamodb().await);
+    world_on(store, dir).await
+}
+
+async fn world_on(store: Arc<dyn beacon_store::Store>, dir: tempfile::TempDir) -> World {
     let clock = Arc::new(ManualClock::new(jiff::Timestamp::now()));
     let service = Service::new(store.clone(), clock.clone());
     let backend = ok(service
