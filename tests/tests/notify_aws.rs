@@ -178,7 +178,7 @@ async fn the_sqs_queue_carries_jobs_and_delays_them() {
     let (queue, url) = new_queue().await;
     let job = |n: usize| Job {
         id: ulid::Ulid::new(),
-        notice: beacon_domain::UpdateId::new(ulid::Ulid::new()),
+        notice: beacon_domain::NoticeId::new(ulid::Ulid::new()),
         subscribers: vec![beacon_domain::SubscriberId::new(ulid::Ulid::new()); n],
         attempt: 0,
     };
@@ -240,6 +240,7 @@ async fn the_fanout_function_relays_plans_delivers_and_suppresses() {
             incident_id: incident.incident.id,
             update_id: incident.updates[0].id,
             components: vec![],
+            status_changes: vec![],
         },
     };
 

@@ -66,6 +66,7 @@ async fn stream_batches_and_the_schedule_publish_the_state_from_dynamodb_to_s3()
         incident_id: incident.id,
         update_id: UpdateId::new(ulid::Ulid::new()),
         components: vec![],
+        status_changes: vec![],
     });
     let event = fixture("streams/incident-reported.json", Some(&reported));
     match handle_event(&event, &handler).await {

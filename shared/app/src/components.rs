@@ -102,7 +102,12 @@ impl Service {
         if let Some(group) = component.group_id {
             writes.push(Write::Check { key: group_key(group), condition: Condition::Exists });
         }
-        self.record_change(&mut writes, at, &actor, ChangeKind::ComponentChanged { component_id: component.id })?;
+        self.record_change(
+            &mut writes,
+            at,
+            &actor,
+            ChangeKind::ComponentChanged { component_id: component.id, status_changes: Vec::new() },
+        )?;
         if !self.commit(writes).await? {
             return Err(AppError::invalid("group_id", "the group was deleted meanwhile"));
         }
@@ -165,7 +170,17 @@ impl Service {
             if let Some(group) = next.group_id {
                 writes.push(Write::Check { key: group_key(group), condition: Condition::Exists });
             }
-            self.record_change(&mut writes, at, &actor, ChangeKind::ComponentChanged { component_id: id })?;
+            let status_changes = if next.status == current.status {
+                Vec::new()
+            } else {
+                vec![beacon_domain::StatusChange { component_id: id, from: current.status, to: next.status }]
+            };
+            self.record_change(
+                &mut writes,
+                at,
+                &actor,
+                ChangeKind::ComponentChanged { component_id: id, status_changes },
+            )?;
             if self.commit(writes).await? {
                 return Ok(next);
             }

@@ -262,7 +262,9 @@ impl Service {
         }
         let before_imposed: Vec<_> = before.map(|b| b.imposed().collect()).unwrap_or_default();
         let after_imposed: Vec<_> = after.imposed().collect();
-        writes.extend(self.component_writes(after.id, &before_imposed, &after_imposed, at).await?);
+        let (component_writes, status_changes) =
+            self.component_writes(after.id, &before_imposed, &after_imposed, at).await?;
+        writes.extend(component_writes);
         let mut components: Vec<_> = before.map(|b| b.components.clone()).unwrap_or_default();
         components.extend(after.components.iter().copied());
         let mut component_ids: Vec<_> = components.iter().map(|c| c.id).collect();
@@ -270,19 +272,37 @@ impl Service {
         component_ids.dedup();
         let kind = match (&outcome.comment, &outcome.update, before) {
             (Some(comment), _, _) => ChangeKind::CommentAdded { incident_id: after.id, comment_id: comment.id },
-            (None, Some(update), None) => {
-                ChangeKind::IncidentReported { incident_id: after.id, update_id: update.id, components: component_ids }
-            }
+            (None, Some(update), None) => ChangeKind::IncidentReported {
+                incident_id: after.id,
+                update_id: update.id,
+                components: component_ids,
+                status_changes,
+            },
             (None, Some(update), Some(b)) if b.status.is_open() && !after.status.is_open() => {
-                ChangeKind::IncidentResolved { incident_id: after.id, update_id: update.id, components: component_ids }
+                ChangeKind::IncidentResolved {
+                    incident_id: after.id,
+                    update_id: update.id,
+                    components: component_ids,
+                    status_changes,
+                }
             }
             (None, Some(update), Some(b)) if !b.status.is_open() && after.status.is_open() => {
-                ChangeKind::IncidentReopened { incident_id: after.id, update_id: update.id, components: component_ids }
+                ChangeKind::IncidentReopened {
+                    incident_id: after.id,
+                    update_id: update.id,
+                    components: component_ids,
+                    status_changes,
+                }
             }
-            (None, Some(update), Some(_)) => {
-                ChangeKind::IncidentUpdated { incident_id: after.id, update_id: update.id, components: component_ids }
+            (None, Some(update), Some(_)) => ChangeKind::IncidentUpdated {
+                incident_id: after.id,
+                update_id: update.id,
+                components: component_ids,
+                status_changes,
+            },
+            (None, None, _) => {
+                ChangeKind::IncidentEdited { incident_id: after.id, components: component_ids, status_changes }
             }
-            (None, None, _) => ChangeKind::IncidentEdited { incident_id: after.id, components: component_ids },
         };
         self.record_change(&mut writes, at, actor, kind)?;
         Ok(writes)

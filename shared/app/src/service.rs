@@ -3,7 +3,7 @@ use crate::error::{AppError, AppResult};
 use crate::repo::{self, OpenMarker};
 use beacon_domain::{
     Actor, AffectedComponent, Change, ChangeId, ChangeKind, Component, ComponentId, FieldError, PageStatus, Stamp,
-    effective_status,
+    StatusChange, effective_status,
 };
 use beacon_store::{Condition, Key, Query, Store, StoreError, Write};
 use jiff::Timestamp;
@@ -100,12 +100,12 @@ impl Service {
         before: &[AffectedComponent],
         after: &[AffectedComponent],
         at: Timestamp,
-    ) -> AppResult<Vec<Write>> {
+    ) -> AppResult<(Vec<Write>, Vec<StatusChange>)> {
         let find = |list: &[AffectedComponent], id| list.iter().find(|c| c.id == id).map(|c| c.status);
         let touched: BTreeSet<ComponentId> =
             before.iter().chain(after).map(|c| c.id).filter(|id| find(before, *id) != find(after, *id)).collect();
         if touched.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let mut components = Vec::new();
         let mut unknown = Vec::new();
@@ -124,6 +124,7 @@ impl Service {
         }
         let markers = self.open_incidents().await?;
         let mut writes = Vec::new();
+        let mut changed = Vec::new();
         for component in components {
             let imposed = markers
                 .iter()
@@ -134,6 +135,9 @@ impl Service {
                 .map(|c| c.status);
             let status = effective_status(component.manual_status, imposed);
             let presence_changed = find(before, component.id).is_some() != find(after, component.id).is_some();
+            if status != component.status {
+                changed.push(StatusChange { component_id: component.id, from: component.status, to: status });
+            }
             if status != component.status || presence_changed {
                 let next = Component { status, updated_at: at, version: component.version + 1, ..component.clone() };
                 let item = repo::versioned(component_key(next.id), "component", &next, next.version)?;
@@ -145,7 +149,7 @@ impl Service {
                 });
             }
         }
-        Ok(writes)
+        Ok((writes, changed))
     }
 
     /// Commits writes; a lost race (a guard failed, or a transaction conflict) comes

@@ -18,7 +18,7 @@ use crate::service::{MAX_ATTEMPTS, Service, version_conflict};
 use base64::Engine as _;
 use beacon_domain::{
     Actor, CONFIRMATION_WINDOW_SECONDS, ChangeKind, Channel, ChannelKind, Email, EndpointUrl, Events, FieldError,
-    FollowKey, Interest, Subscriber, SubscriberId, SubscriberState, UpdateId,
+    FollowKey, Interest, NoticeId, Subscriber, SubscriberId, SubscriberState,
 };
 use beacon_store::{Condition, Cursor, Item, Key, Query, Update, Value, Write};
 use jiff::Timestamp;
@@ -100,7 +100,7 @@ fn token_subscriber(presented: &str) -> Option<SubscriberId> {
 
 /// The delivery record of one notice to one subscriber: its claim, its state, and the
 /// hashes of the manage tokens its message carried.
-pub fn delivery_key(notice: UpdateId, subscriber: SubscriberId) -> Key {
+pub fn delivery_key(notice: NoticeId, subscriber: SubscriberId) -> Key {
     Key::new(format!("DELIVERY#{notice}#{subscriber}"), "D")
 }
 
@@ -110,7 +110,7 @@ pub const DELIVERY_TOKENS_ATTRIBUTE: &str = "tokens";
 /// Mints the manage token a notification carries: `<subscriber>.<notice>.<secret>`.
 /// Only its hash is kept, on the delivery record, so every message has its own link and
 /// nothing that could rebuild one is stored.
-pub fn mint_delivery_token(notice: UpdateId, subscriber: SubscriberId) -> (SubscriberToken, String) {
+pub fn mint_delivery_token(notice: NoticeId, subscriber: SubscriberId) -> (SubscriberToken, String) {
     let random: [u8; 32] = rand::random();
     let token = SubscriberToken(format!(
         "{subscriber}.{notice}.{}",
@@ -330,7 +330,7 @@ impl Service {
         let valid = match parts.as_slice() {
             [_, _] => current.manage_token_hashes.iter().any(|h| token_matches(token, h)),
             [_, notice, _] => {
-                let Ok(notice) = notice.parse::<UpdateId>() else { return Ok(None) };
+                let Ok(notice) = notice.parse::<NoticeId>() else { return Ok(None) };
                 match self.store.get(&delivery_key(notice, id)).await? {
                     Some(delivery) => delivery
                         .str(DELIVERY_TOKENS_ATTRIBUTE)
@@ -783,8 +783,8 @@ pub fn parse_channel(kind: ChannelKind, target: &str, allow_plain_http: bool) ->
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeliveryAttempt {
     pub at: Timestamp,
-    /// The update the notice was about.
-    pub notice: UpdateId,
+    /// The notice: the update, or the component change, it was about.
+    pub notice: NoticeId,
     pub channel: ChannelKind,
     pub outcome: DeliveryOutcome,
     /// The endpoint's HTTP status, for webhook-like channels that answered.

@@ -1,3 +1,4 @@
+use crate::component::ComponentStatus;
 use crate::ids::{
     ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, SubscriberId, TemplateId, TokenId, UpdateId,
 };
@@ -42,27 +43,110 @@ impl Change {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChangeKind {
-    IncidentReported { incident_id: IncidentId, update_id: UpdateId, components: Vec<ComponentId> },
-    IncidentUpdated { incident_id: IncidentId, update_id: UpdateId, components: Vec<ComponentId> },
-    IncidentResolved { incident_id: IncidentId, update_id: UpdateId, components: Vec<ComponentId> },
-    IncidentReopened { incident_id: IncidentId, update_id: UpdateId, components: Vec<ComponentId> },
-    IncidentEdited { incident_id: IncidentId, components: Vec<ComponentId> },
-    CommentAdded { incident_id: IncidentId, comment_id: CommentId },
-    ComponentChanged { component_id: ComponentId },
-    ComponentDeleted { component_id: ComponentId },
-    GroupChanged { group_id: GroupId },
-    GroupDeleted { group_id: GroupId },
-    TemplateChanged { template_id: TemplateId },
-    TemplateDeleted { template_id: TemplateId },
-    MemberChanged { member_id: MemberId },
-    MemberDeleted { member_id: MemberId },
-    TokenCreated { token_id: TokenId, member_id: MemberId },
-    TokenRevoked { token_id: TokenId, member_id: MemberId },
-    SubscriberChanged { subscriber_id: SubscriberId },
-    SubscriberDeleted { subscriber_id: SubscriberId },
+    IncidentReported {
+        incident_id: IncidentId,
+        update_id: UpdateId,
+        components: Vec<ComponentId>,
+        /// Components whose shown status this change moved.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        status_changes: Vec<StatusChange>,
+    },
+    IncidentUpdated {
+        incident_id: IncidentId,
+        update_id: UpdateId,
+        components: Vec<ComponentId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        status_changes: Vec<StatusChange>,
+    },
+    IncidentResolved {
+        incident_id: IncidentId,
+        update_id: UpdateId,
+        components: Vec<ComponentId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        status_changes: Vec<StatusChange>,
+    },
+    IncidentReopened {
+        incident_id: IncidentId,
+        update_id: UpdateId,
+        components: Vec<ComponentId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        status_changes: Vec<StatusChange>,
+    },
+    IncidentEdited {
+        incident_id: IncidentId,
+        components: Vec<ComponentId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        status_changes: Vec<StatusChange>,
+    },
+    CommentAdded {
+        incident_id: IncidentId,
+        comment_id: CommentId,
+    },
+    ComponentChanged {
+        component_id: ComponentId,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        status_changes: Vec<StatusChange>,
+    },
+    ComponentDeleted {
+        component_id: ComponentId,
+    },
+    GroupChanged {
+        group_id: GroupId,
+    },
+    GroupDeleted {
+        group_id: GroupId,
+    },
+    TemplateChanged {
+        template_id: TemplateId,
+    },
+    TemplateDeleted {
+        template_id: TemplateId,
+    },
+    MemberChanged {
+        member_id: MemberId,
+    },
+    MemberDeleted {
+        member_id: MemberId,
+    },
+    TokenCreated {
+        token_id: TokenId,
+        member_id: MemberId,
+    },
+    TokenRevoked {
+        token_id: TokenId,
+        member_id: MemberId,
+    },
+    SubscriberChanged {
+        subscriber_id: SubscriberId,
+    },
+    SubscriberDeleted {
+        subscriber_id: SubscriberId,
+    },
+}
+
+/// A component's shown status moved, from one status to another.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub component_id: ComponentId,
+    pub from: ComponentStatus,
+    pub to: ComponentStatus,
 }
 
 impl ChangeKind {
+    /// The components whose shown status the change moved.
+    pub fn status_changes(&self) -> &[StatusChange] {
+        match self {
+            Self::IncidentReported { status_changes, .. }
+            | Self::IncidentUpdated { status_changes, .. }
+            | Self::IncidentResolved { status_changes, .. }
+            | Self::IncidentReopened { status_changes, .. }
+            | Self::IncidentEdited { status_changes, .. }
+            | Self::ComponentChanged { status_changes, .. } => status_changes,
+            _ => &[],
+        }
+    }
+
     /// Incident changes are audited in the incident's own timeline; every other change
     /// also goes to the audit log.
     pub fn is_incident_change(&self) -> bool {

@@ -80,3 +80,20 @@ ulid_id!(
     /// A subscriber of the status page's notifications.
     SubscriberId
 );
+ulid_id!(
+    /// A notice: the news of one public update (the update's id) or of one change of a
+    /// component's shown status (the change record's id).
+    NoticeId
+);
+
+impl From<UpdateId> for NoticeId {
+    fn from(id: UpdateId) -> Self {
+        Self(id.ulid())
+    }
+}
+
+impl From<ChangeId> for NoticeId {
+    fn from(id: ChangeId) -> Self {
+        Self(id.ulid())
+    }
+}

@@ -17,12 +17,12 @@ mod template;
 mod text;
 mod timeline;
 
-pub use change::{Change, ChangeKind};
+pub use change::{Change, ChangeKind, StatusChange};
 pub use component::{Component, ComponentGroup, ComponentStatus, effective_status};
 pub use error::{DomainError, FieldError};
 pub use ids::{
-    ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, SubscriberId, TemplateId, TokenId,
-    UpdateId,
+    ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, NoticeId, SubscriberId, TemplateId,
+    TokenId, UpdateId,
 };
 pub use incident::{
     AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome,

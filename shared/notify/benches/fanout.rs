@@ -92,6 +92,7 @@ async fn seed(dir: &std::path::Path, n: usize) -> (Change, Duration) {
             incident_id: detail.incident.id,
             update_id: detail.updates[0].id,
             components: vec![api.id],
+            status_changes: vec![],
         },
     };
     (change, started.elapsed())
@@ -117,7 +118,8 @@ async fn plan_child(dir: &str, change: &str, naive: bool) {
 /// a set, then matched; what a planner without a streaming merge would do.
 async fn naive_plan(store: &dyn Store, service: &Service, change: &Change) -> u64 {
     let Some(notice) = must(beacon_notify::notice::build(service, change).await) else { return 0 };
-    let mut keys = vec![FollowKey::Page, FollowKey::Incident(notice.incident.id)];
+    let Some(news) = notice.incident_news() else { return 0 };
+    let mut keys = vec![FollowKey::Page, FollowKey::Incident(news.incident.id)];
     keys.extend(notice.components.iter().map(|c| FollowKey::Component(c.id)));
     let mut everyone: BTreeSet<String> = BTreeSet::new();
     for key in keys {
@@ -217,6 +219,7 @@ async fn delivery(n: usize, bound: Option<f64>) -> (f64, usize) {
             incident_id: detail.incident.id,
             update_id: detail.updates[0].id,
             components: vec![],
+            status_changes: vec![],
         },
     };
     let queue = StoreQueue::new(store.clone(), clock.clone());

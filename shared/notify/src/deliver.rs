@@ -15,7 +15,7 @@ use beacon_app::subscribers::{
     DELIVERY_TOKENS_ATTRIBUTE, DeliveryAttempt, DeliveryOutcome, delivery_key, mint_delivery_token,
 };
 use beacon_app::{AppError, Service};
-use beacon_domain::{Channel, ChannelKind, Subscriber, SubscriberId, UpdateId};
+use beacon_domain::{Channel, ChannelKind, NoticeId, Subscriber, SubscriberId};
 use beacon_store::{Condition, Item, Key, StoreError, Update, Value};
 use futures::stream::{self, StreamExt as _};
 use std::collections::{BTreeMap, HashMap};
@@ -90,7 +90,7 @@ pub struct Deliverer {
     mail: Arc<dyn MailTransport>,
     http: Arc<dyn HttpTransport>,
     config: MessageConfig,
-    notices: Mutex<HashMap<UpdateId, Arc<Notice>>>,
+    notices: Mutex<HashMap<NoticeId, Arc<Notice>>>,
 }
 
 impl Deliverer {
@@ -112,7 +112,7 @@ impl Deliverer {
         &self.mail
     }
 
-    async fn notice(&self, id: UpdateId) -> Result<Option<Arc<Notice>>, DeliverError> {
+    async fn notice(&self, id: NoticeId) -> Result<Option<Arc<Notice>>, DeliverError> {
         if let Some(n) = self.notices.lock().ok().and_then(|m| m.get(&id).cloned()) {
             return Ok(Some(n));
         }
@@ -145,7 +145,7 @@ impl Deliverer {
                     let outcome = match self.deliver_one(&notice, id).await {
                         Ok(outcome) => outcome,
                         Err(e) => {
-                            tracing::warn!(subscriber = %id, notice = %notice.update_id, error = %e, "delivery step failed; will retry");
+                            tracing::warn!(subscriber = %id, notice = %notice.id, error = %e, "delivery step failed; will retry");
                             Outcome::Retry(backoff(1))
                         }
                     };
@@ -183,23 +183,23 @@ impl Deliverer {
         };
         // Checked again at send time: the subscriber may have changed its mind, or been
         // quarantined, since the plan.
-        if !subscriber.receives(notice.event, notice.incident.id, &notice.touched()) {
+        if !notice.reaches(&subscriber) {
             return Ok(Outcome::Skipped);
         }
-        let key = delivery_key(notice.update_id, id);
+        let key = delivery_key(notice.id, id);
         let (version, failures, token) = match self.claim(&key, notice, id).await? {
             Claim::Mine { version, failures, token } => (version, failures, token),
             Claim::AlreadySent => return Ok(Outcome::Skipped),
             Claim::Busy(wait) => return Ok(Outcome::Retry(wait)),
         };
         let started = Instant::now();
-        let delivery_id = format!("{}.{id}", notice.update_id);
+        let delivery_id = format!("{}.{id}", notice.id);
         let result = self.send(&subscriber, notice, &token, &delivery_id).await;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let kind = subscriber.channel.kind();
         let mut attempt = DeliveryAttempt {
             at: self.service.clock().now(),
-            notice: notice.update_id,
+            notice: notice.id,
             channel: kind,
             outcome: DeliveryOutcome::Sent,
             status_code: None,
@@ -250,7 +250,7 @@ impl Deliverer {
         };
         attempt.outcome =
             if matches!(outcome, Outcome::Failed) { DeliveryOutcome::Failed } else { DeliveryOutcome::Retrying };
-        tracing::info!(subscriber = %id, notice = %notice.update_id, channel = %kind, error = %error, failures, "delivery failed");
+        tracing::info!(subscriber = %id, notice = %notice.id, channel = %kind, error = %error, failures, "delivery failed");
         self.log(id, &attempt).await;
         Ok(outcome)
     }
@@ -269,17 +269,18 @@ impl Deliverer {
                     .map_err(|e| (None, SendError::Rejected(e.to_string())))?;
                 return self.mail.send(&mail).await.map(|()| None).map_err(|e| (None, e));
             }
-            Channel::Webhook { url } => (url, render::webhook_body(&self.config, notice, token), true),
+            Channel::Webhook { url } => (url, Ok(render::webhook_body(&self.config, notice, token)), true),
             Channel::Slack { url } => (url, render::slack_body(&self.config, notice), false),
             Channel::Teams { url } => (url, render::teams_body(&self.config, notice), false),
             Channel::Discord { url } => (url, render::discord_body(&self.config, notice), false),
         };
+        let body = body.map_err(|e| (None, SendError::Rejected(e.to_string())))?;
         let mut headers = vec![("X-Beacon-Delivery", delivery_id.to_owned())];
         if signed {
             let timestamp = self.service.clock().now().as_second();
             let secret = subscriber.signing_secret.as_deref().unwrap_or_default();
             headers.push(("X-Beacon-Signature", render::signature(secret, timestamp, &body)));
-            headers.push(("X-Beacon-Event", format!("incident.{}", serde_event(notice))));
+            headers.push(("X-Beacon-Event", event_name(notice).to_owned()));
         }
         match self.http.post(url, &headers, body).await {
             Ok(answer) if answer.is_success() => Ok(Some(answer.status)),
@@ -295,7 +296,7 @@ impl Deliverer {
 
     async fn claim(&self, key: &Key, notice: &Notice, id: SubscriberId) -> Result<Claim, DeliverError> {
         let store = self.service.store();
-        let (token, hash) = mint_delivery_token(notice.update_id, id);
+        let (token, hash) = mint_delivery_token(notice.id, id);
         for _ in 0..3 {
             let now = self.service.clock().now();
             let now_ms = now.as_millisecond();
@@ -410,11 +411,14 @@ impl Deliverer {
     }
 }
 
-fn serde_event(notice: &Notice) -> &'static str {
-    match notice.event {
-        beacon_domain::NoticeEvent::Created => "created",
-        beacon_domain::NoticeEvent::Updated => "updated",
-        beacon_domain::NoticeEvent::Resolved => "resolved",
-        beacon_domain::NoticeEvent::Maintenance => "maintenance",
+/// What a webhook delivery is about, for receivers that route on a header.
+fn event_name(notice: &Notice) -> &'static str {
+    use beacon_domain::NoticeEvent::*;
+    match (&notice.subject, notice.event) {
+        (crate::notice::Subject::Component { .. }, _) => "component.updated",
+        (_, Created) => "incident.created",
+        (_, Updated) => "incident.updated",
+        (_, Resolved) => "incident.resolved",
+        (_, Maintenance) => "maintenance",
     }
 }

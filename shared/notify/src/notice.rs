@@ -1,13 +1,15 @@
-//! A notice: what subscribers are told about one public update, frozen when it is
-//! planned so every recipient gets the same news even if the incident moves on.
+//! A notice: what subscribers are told about one public update, or about one change of a
+//! component's shown status, frozen when it is planned so every recipient gets the same
+//! news even if things move on.
 
 use beacon_app::{AppError, AppResult, Service, repo};
 use beacon_domain::{
-    Change, ChangeKind, Component, ComponentGroup, ComponentId, GroupId, Incident, NoticeEvent, PageIndicator,
-    PageStatus, PublicUpdate, UpdateId,
+    Change, ChangeKind, ChannelKind, Component, ComponentGroup, ComponentId, GroupId, Incident, Interest, NoticeEvent,
+    NoticeId, PageIndicator, PageStatus, PublicUpdate, StatusChange, Subscriber, SubscriberState, UpdateId,
 };
 use beacon_site::{IncidentRecord, PageConfig, Snapshot};
 use beacon_store::{Condition, Key, StoreError, Value};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Notices are kept a month: long past any retry, short enough to stay small.
@@ -18,25 +20,53 @@ pub const NOTICE_UPDATES: usize = 20;
 
 pub const NOTICE_SK: &str = "N";
 
-/// The news of one public update.
+/// What a notice is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "about", rename_all = "snake_case")]
+pub enum Subject {
+    /// A public update of an incident (everyone who follows what it touches).
+    Incident {
+        incident: Box<Incident>,
+        /// The incident's latest updates, oldest first, ending with this one.
+        updates: Vec<PublicUpdate>,
+        update_id: UpdateId,
+    },
+    /// A component's shown status moved (webhook subscribers, as Statuspage's component
+    /// webhooks; people are told through the incident that moved it).
+    Component { change: StatusChange, at: Timestamp },
+}
+
+/// The news of one update or component change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
-    /// The update the notice is about; also its id.
-    pub update_id: UpdateId,
+    pub id: NoticeId,
     pub event: NoticeEvent,
-    pub incident: Incident,
-    /// The incident's latest updates, oldest first, ending with this one.
-    pub updates: Vec<PublicUpdate>,
-    /// The components the incident touches, as they were.
+    pub subject: Subject,
+    /// The components the notice touches, as they were.
     pub components: Vec<Component>,
     pub groups: Vec<ComponentGroup>,
     pub page_indicator: PageIndicator,
     pub page_description: String,
 }
 
+/// The incident parts of a notice about an incident.
+#[derive(Clone, Copy, Debug)]
+pub struct IncidentNews<'a> {
+    pub incident: &'a Incident,
+    pub updates: &'a [PublicUpdate],
+    pub update: &'a PublicUpdate,
+}
+
 impl Notice {
-    pub fn update(&self) -> Option<&PublicUpdate> {
-        self.updates.iter().find(|u| u.id == self.update_id)
+    /// The incident, its updates and this update, for a notice about an incident.
+    pub fn incident_news(&self) -> Option<IncidentNews<'_>> {
+        match &self.subject {
+            Subject::Incident { incident, updates, update_id } => {
+                let update = updates.iter().find(|u| u.id == *update_id)?;
+                Some(IncidentNews { incident, updates, update })
+            }
+            Subject::Component { .. } => None,
+        }
     }
 
     /// The components the notice concerns, with their groups (for interest matching).
@@ -44,29 +74,68 @@ impl Notice {
         self.components.iter().map(|c| (c.id, c.group_id)).collect()
     }
 
-    /// The notice as a one-incident snapshot of the page, so the page's own renderers
-    /// (Markdown, Statuspage JSON) produce the notification's content.
-    pub fn snapshot(&self, page: &PageConfig) -> Snapshot {
-        Snapshot {
-            page: page.clone(),
-            generated_at: self.update().map_or(self.incident.updated_at, |u| u.created_at),
-            components: self.components.clone(),
-            groups: self.groups.clone(),
-            incidents: vec![IncidentRecord { incident: self.incident.clone(), updates: self.updates.clone() }],
+    /// Whether the notice goes to this subscriber now.
+    pub fn reaches(&self, subscriber: &Subscriber) -> bool {
+        match &self.subject {
+            Subject::Incident { incident, .. } => subscriber.receives(self.event, incident.id, &self.touched()),
+            Subject::Component { .. } => {
+                subscriber.state == SubscriberState::Active
+                    && subscriber.channel.kind() == ChannelKind::Webhook
+                    && subscriber.events.wants(self.event)
+                    && match &subscriber.interest {
+                        Interest::Page => true,
+                        Interest::Components { components, groups } => self
+                            .touched()
+                            .iter()
+                            .any(|(c, g)| components.contains(c) || g.is_some_and(|g| groups.contains(&g))),
+                        Interest::Incident { .. } => false,
+                    }
+            }
         }
     }
 
-    pub fn incident_url(&self, page: &PageConfig) -> String {
-        format!("{}/incidents/{}.html", page.url, self.incident.id)
+    /// The notice as a one-incident snapshot of the page, so the page's own renderers
+    /// (Markdown, Statuspage JSON) produce the notification's content.
+    pub fn snapshot(&self, page: &PageConfig) -> Snapshot {
+        let (generated_at, incidents) = match &self.subject {
+            Subject::Incident { incident, updates, .. } => (
+                self.incident_news().map_or(incident.updated_at, |n| n.update.created_at),
+                vec![IncidentRecord { incident: incident.as_ref().clone(), updates: updates.clone() }],
+            ),
+            Subject::Component { at, .. } => (*at, Vec::new()),
+        };
+        Snapshot {
+            page: page.clone(),
+            generated_at,
+            components: self.components.clone(),
+            groups: self.groups.clone(),
+            incidents,
+        }
+    }
+
+    pub fn link(&self, page: &PageConfig) -> String {
+        match &self.subject {
+            Subject::Incident { incident, .. } => format!("{}/incidents/{}.html", page.url, incident.id),
+            Subject::Component { .. } => format!("{}/index.html", page.url),
+        }
+    }
+
+    /// When the notice's records may go (seconds since the epoch).
+    pub fn expires(&self) -> i64 {
+        let at = match &self.subject {
+            Subject::Incident { incident, .. } => incident.updated_at,
+            Subject::Component { at, .. } => *at,
+        };
+        at.as_second() + NOTICE_TTL_SECONDS
     }
 }
 
-pub fn notice_key(update: UpdateId) -> Key {
-    Key::new(format!("NOTICE#{update}"), NOTICE_SK)
+pub fn notice_key(id: NoticeId) -> Key {
+    Key::new(format!("NOTICE#{id}"), NOTICE_SK)
 }
 
 /// The event a change announces, with its incident and update; `None` for changes that
-/// tell subscribers nothing.
+/// announce no incident news.
 pub fn announced(change: &Change) -> Option<(NoticeEvent, beacon_domain::IncidentId, UpdateId)> {
     match &change.kind {
         ChangeKind::IncidentReported { incident_id, update_id, .. } => {
@@ -83,8 +152,47 @@ pub fn announced(change: &Change) -> Option<(NoticeEvent, beacon_domain::Inciden
     }
 }
 
-/// Builds the notice of a change from the current state, or `None` when the change
-/// announces nothing (no public update, or one posted with `notify: false`).
+async fn page_status(service: &Service, all: &[Component]) -> AppResult<PageStatus> {
+    let open = service.open_incidents().await?;
+    Ok(PageStatus::derive(all.iter().map(|c| c.status), open.iter().map(|m| m.summary.impact)))
+}
+
+/// Builds every notice a change carries: its incident news (unless none, or posted with
+/// `notify: false`) and one per component whose shown status it moved.
+pub async fn build_all(service: &Service, change: &Change) -> AppResult<Vec<Notice>> {
+    let mut notices = Vec::new();
+    if let Some(notice) = build(service, change).await? {
+        notices.push(notice);
+    }
+    let moves = change.kind.status_changes();
+    if moves.is_empty() {
+        return Ok(notices);
+    }
+    let all = service.components().await?;
+    let groups = service.groups().await?;
+    let status = page_status(service, &all).await?;
+    for (n, moved) in moves.iter().enumerate() {
+        let Some(component) = all.iter().find(|c| c.id == moved.component_id) else { continue };
+        // One change can move several components: each is a notice of its own, with an
+        // id derived from the change's (ULIDs are 128 bits; the low bits take the index).
+        let id = NoticeId::new(ulid::Ulid(change.id.ulid().0.wrapping_add(n as u128)));
+        let mut shown = component.clone();
+        shown.status = moved.to;
+        notices.push(Notice {
+            id,
+            event: NoticeEvent::Updated,
+            subject: Subject::Component { change: *moved, at: change.at },
+            components: vec![shown],
+            groups: groups.iter().filter(|g| Some(g.id) == component.group_id).cloned().collect(),
+            page_indicator: status.indicator,
+            page_description: status.description.clone(),
+        });
+    }
+    Ok(notices)
+}
+
+/// Builds the incident notice of a change from the current state, or `None` when the
+/// change announces nothing (no public update, or one posted with `notify: false`).
 pub async fn build(service: &Service, change: &Change) -> AppResult<Option<Notice>> {
     let Some((event, incident_id, update_id)) = announced(change) else { return Ok(None) };
     let detail = match service.incident(incident_id).await {
@@ -108,32 +216,29 @@ pub async fn build(service: &Service, change: &Change) -> AppResult<Option<Notic
     let components: Vec<Component> = all.iter().filter(|c| ids.contains(&c.id)).cloned().collect();
     let group_ids: Vec<GroupId> = components.iter().filter_map(|c| c.group_id).collect();
     let groups = service.groups().await?.into_iter().filter(|g| group_ids.contains(&g.id)).collect();
-    let open = service.open_incidents().await?;
-    let status = PageStatus::derive(all.iter().map(|c| c.status), open.iter().map(|m| m.summary.impact));
+    let status = page_status(service, &all).await?;
     Ok(Some(Notice {
-        update_id,
+        id: update_id.into(),
         event,
-        incident: detail.incident,
-        updates,
+        subject: Subject::Incident { incident: Box::new(detail.incident), updates, update_id },
         components,
         groups,
         page_indicator: status.indicator,
-        page_description: status.description.to_string(),
+        page_description: status.description,
     }))
 }
 
 /// Stores a notice once; a redelivered change keeps the first one.
 pub async fn save(service: &Service, notice: &Notice) -> AppResult<()> {
-    let expires = notice.incident.updated_at.as_second() + NOTICE_TTL_SECONDS;
-    let item = repo::record(notice_key(notice.update_id), "notice", notice)?.with("ttl", Value::N(expires));
+    let item = repo::record(notice_key(notice.id), "notice", notice)?.with("ttl", Value::N(notice.expires()));
     match service.store().put(item, Condition::NotExists).await {
         Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn load(service: &Service, update: UpdateId) -> AppResult<Option<Notice>> {
-    match service.store().get(&notice_key(update)).await? {
+pub async fn load(service: &Service, id: NoticeId) -> AppResult<Option<Notice>> {
+    match service.store().get(&notice_key(id)).await? {
         Some(item) => repo::decode(&item).map(Some),
         None => Ok(None),
     }

@@ -6,7 +6,7 @@
 //! partition is read in subscriber-id order, a page at a time; the partitions are
 //! merged by id, so a subscriber listed under several keys is planned once.
 
-use crate::notice::{self, Notice};
+use crate::notice::{self, Notice, Subject};
 use crate::queue::{JOB_SIZE, Job, QueueError, WorkQueue};
 use beacon_app::feed::{ChangeHandler, HandlerError};
 use beacon_app::subscribers::{FOLLOW_EVENTS_ATTRIBUTE, follow_pk};
@@ -53,7 +53,7 @@ pub struct Planner {
 
 /// Marks a notice as fully planned, so a redelivered change does not enqueue again.
 fn planned_key(notice: &Notice) -> Key {
-    Key::new(format!("NOTICE#{}", notice.update_id), "PLANNED")
+    Key::new(format!("NOTICE#{}", notice.id), "PLANNED")
 }
 
 impl Planner {
@@ -61,11 +61,17 @@ impl Planner {
         Self { service, queue }
     }
 
-    /// Plans the notice a change announces, if any.
+    /// Plans every notice a change carries (its incident news, and each component
+    /// status it moved).
     pub async fn plan_change(&self, change: &Change) -> Result<Planned, PlanError> {
-        let Some(notice) = notice::build(&self.service, change).await? else { return Ok(Planned::default()) };
-        notice::save(&self.service, &notice).await?;
-        self.plan(&notice).await
+        let mut total = Planned::default();
+        for notice in notice::build_all(&self.service, change).await? {
+            notice::save(&self.service, &notice).await?;
+            let planned = self.plan(&notice).await?;
+            total.recipients += planned.recipients;
+            total.jobs += planned.jobs;
+        }
+        Ok(total)
     }
 
     /// Enqueues every subscriber the notice reaches. Safe to repeat: a repeat after the
@@ -76,7 +82,10 @@ impl Planner {
         if store.get(&planned_key(notice)).await?.is_some() {
             return Ok(Planned::default());
         }
-        let mut keys = vec![FollowKey::Page, FollowKey::Incident(notice.incident.id)];
+        let mut keys = vec![FollowKey::Page];
+        if let Subject::Incident { incident, .. } = &notice.subject {
+            keys.push(FollowKey::Incident(incident.id));
+        }
         keys.extend(notice.components.iter().map(|c| FollowKey::Component(c.id)));
         keys.extend(notice.groups.iter().map(|g| FollowKey::Group(g.id)));
         keys.sort();
@@ -108,15 +117,14 @@ impl Planner {
             planned.jobs += jobs.len() as u64;
             self.queue.enqueue(jobs, Duration::ZERO).await?;
         }
-        let expires = notice.incident.updated_at.as_second() + notice::NOTICE_TTL_SECONDS;
+        let expires = notice.expires();
         let marker = Item::new(planned_key(notice))
             .with("type", Value::S("notice_planned".into()))
             .with("recipients", Value::N(i64::try_from(planned.recipients).unwrap_or(i64::MAX)))
             .with("ttl", Value::N(expires));
         store.put(marker, Condition::None).await?;
         tracing::info!(
-            notice = %notice.update_id,
-            incident = %notice.incident.id,
+            notice = %notice.id,
             recipients = planned.recipients,
             jobs = planned.jobs,
             "notice planned"
@@ -125,7 +133,7 @@ impl Planner {
     }
 
     fn job(&self, notice: &Notice, subscribers: Vec<SubscriberId>) -> Job {
-        Job { id: Ulid::new(), notice: notice.update_id, subscribers, attempt: 0 }
+        Job { id: Ulid::new(), notice: notice.id, subscribers, attempt: 0 }
     }
 }
 

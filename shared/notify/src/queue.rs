@@ -7,7 +7,7 @@
 //! seen twice sends nothing twice.
 
 use beacon_app::Clock;
-use beacon_domain::{SubscriberId, UpdateId};
+use beacon_domain::{NoticeId, SubscriberId};
 use beacon_store::{Condition, Item, Key, Query, Store, StoreError, Value, Write};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -22,8 +22,8 @@ pub const JOB_SIZE: usize = 100;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     pub id: Ulid,
-    /// The notice (its update's id).
-    pub notice: UpdateId,
+    /// The notice.
+    pub notice: NoticeId,
     pub subscribers: Vec<SubscriberId>,
     /// How many times these subscribers were tried before (0 on the first plan).
     #[serde(default)]
@@ -104,6 +104,11 @@ impl StoreQueue {
             let Some(data) = item.str("data") else { continue };
             let job: Job = serde_json::from_str(data).map_err(|e| QueueError::Encode(e.to_string()))?;
             let key = Key::new(QUEUE_PK, sort_key(until, job.id));
+            if key == item.key {
+                // A zero lease on a job due this very millisecond: nothing to move.
+                taken.push(Leased { job, lease: key });
+                continue;
+            }
             let moved = Item { key: key.clone(), attrs: item.attrs.clone() };
             match self
                 .store

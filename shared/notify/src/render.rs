@@ -2,8 +2,8 @@
 //! messages formatted for Slack (Block Kit), Teams (an Adaptive Card) and Discord (an
 //! embed). Built from the notice alone, so every recipient reads the same news.
 
-use crate::notice::Notice;
-use beacon_domain::{Impact, IncidentStatus, NoticeEvent, PageIndicator, SubscriberId};
+use crate::notice::{IncidentNews, Notice, Subject};
+use beacon_domain::{ComponentStatus, Impact, IncidentStatus, NoticeEvent, PageIndicator, SubscriberId};
 use beacon_site::{PageConfig, markdown, statuspage};
 use hmac::{Hmac, Mac};
 use lettre::Message;
@@ -55,9 +55,12 @@ pub struct Mail {
 #[error("cannot build the message: {0}")]
 pub struct RenderError(pub String);
 
-fn headline(notice: &Notice) -> String {
-    let status = notice.update().map_or(notice.incident.status, |u| u.status);
-    format!("{}: {}", status.label(), notice.incident.title.as_str())
+fn headline(news: &IncidentNews<'_>) -> String {
+    format!("{}: {}", news.update.status.label(), news.incident.title.as_str())
+}
+
+fn news(notice: &Notice) -> Result<IncidentNews<'_>, RenderError> {
+    notice.incident_news().ok_or_else(|| RenderError("only incident news is sent to this channel".into()))
 }
 
 fn impact_words(impact: Impact) -> &'static str {
@@ -79,17 +82,17 @@ fn header(name: &'static str, value: String) -> HeaderValue {
 
 /// The Message-ID that starts an incident's thread for one subscriber; every later
 /// mail of the incident refers to it, so they thread together.
-fn thread_root(config: &MessageConfig, notice: &Notice, subscriber: SubscriberId) -> String {
-    format!("<incident.{}.{subscriber}@{}>", notice.incident.id, config.id_domain())
+fn thread_root(config: &MessageConfig, news: &IncidentNews<'_>, subscriber: SubscriberId) -> String {
+    format!("<incident.{}.{subscriber}@{}>", news.incident.id, config.id_domain())
 }
 
 /// The stable Message-ID of one notice to one subscriber: a repeat after a crash carries
 /// the same id, so receivers can drop it.
-pub fn message_id(config: &MessageConfig, notice: &Notice, subscriber: SubscriberId) -> String {
+fn message_id(config: &MessageConfig, notice: &Notice, news: &IncidentNews<'_>, subscriber: SubscriberId) -> String {
     if notice.event == NoticeEvent::Created {
-        thread_root(config, notice, subscriber)
+        thread_root(config, news, subscriber)
     } else {
-        format!("<update.{}.{subscriber}@{}>", notice.update_id, config.id_domain())
+        format!("<update.{}.{subscriber}@{}>", news.update.id, config.id_domain())
     }
 }
 
@@ -107,20 +110,21 @@ pub fn notice_mail(
     token: &str,
 ) -> Result<Mail, RenderError> {
     let to_box: Mailbox = to.parse().map_err(|e| RenderError(format!("recipient {to:?}: {e}")))?;
-    let update = notice.update().ok_or_else(|| RenderError("the notice has no update".into()))?;
-    let incident_url = notice.incident_url(&config.page);
+    let news = news(notice)?;
+    let update = news.update;
+    let incident_url = notice.link(&config.page);
     let manage = config.manage_url(token);
     let unsubscribe = config.unsubscribe_url(token);
     let page_name = config.page.name.as_str();
-    let subject = format!("[{page_name}] {}", headline(notice));
+    let subject = format!("[{page_name}] {}", headline(&news));
     let components = component_lines(notice);
     let when = update.created_at.strftime("%Y-%m-%d %H:%M UTC").to_string();
 
     let mut text = format!(
         "{}\n\nStatus: {}\nImpact: {}\n",
-        notice.incident.title.as_str(),
+        news.incident.title.as_str(),
         update.status.label(),
-        impact_words(notice.incident.impact)
+        impact_words(news.incident.impact)
     );
     if !components.is_empty() {
         text.push_str(&format!("Affected: {}\n", components.join(", ")));
@@ -144,9 +148,9 @@ pub fn notice_mail(
 <hr><p style=\"font-size:.85em;color:#59636e\">You receive this because you subscribed to {page}. \
 <a href=\"{manage}\">Change what you receive</a> · <a href=\"{unsubscribe}\">Unsubscribe</a></p>\
 </body></html>",
-        title = escape(notice.incident.title.as_str()),
+        title = escape(news.incident.title.as_str()),
         status = escape(update.status.label()),
-        impact = impact_words(notice.incident.impact),
+        impact = impact_words(news.incident.impact),
         when = escape(&when),
         body = markdown::render(update.message.as_str()),
         incident_url = escape(&incident_url),
@@ -155,7 +159,7 @@ pub fn notice_mail(
         unsubscribe = escape(&unsubscribe),
     );
 
-    let id = message_id(config, notice, subscriber);
+    let id = message_id(config, notice, &news, subscriber);
     let mut builder = Message::builder()
         .from(config.from.clone())
         .to(to_box)
@@ -167,7 +171,7 @@ pub fn notice_mail(
         .raw_header(header("List-Id", format!("{} <notices.{}>", page_name, config.id_domain())))
         .raw_header(header("Auto-Submitted", "auto-generated".into()));
     if notice.event != NoticeEvent::Created {
-        let root = thread_root(config, notice, subscriber);
+        let root = thread_root(config, &news, subscriber);
         builder = builder.in_reply_to(root.clone()).references(root);
     }
     let message =
@@ -230,25 +234,60 @@ struct IncidentPayload<'a> {
     incident: statuspage::IncidentJson<'a>,
 }
 
-/// The body of a webhook delivery, in the shape of Statuspage's incident webhook.
+#[derive(Serialize)]
+struct ComponentUpdate {
+    id: String,
+    component_id: String,
+    created_at: jiff::Timestamp,
+    old_status: ComponentStatus,
+    new_status: ComponentStatus,
+}
+
+#[derive(Serialize)]
+struct ComponentPayload<'a> {
+    meta: Meta<'a>,
+    page: PageRef<'a>,
+    component_update: ComponentUpdate,
+    component: statuspage::ComponentJson<'a>,
+}
+
+/// The body of a webhook delivery, in the shape of Statuspage's webhooks: the incident
+/// webhook for incident news, the component webhook for a component's status change.
 pub fn webhook_body(config: &MessageConfig, notice: &Notice, token: &str) -> Vec<u8> {
     let snapshot = notice.snapshot(&config.page);
     let unsubscribe = config.unsubscribe_url(token);
-    let record = &snapshot.incidents[0];
-    let payload = IncidentPayload {
-        meta: Meta {
-            unsubscribe: &unsubscribe,
-            documentation: format!("{}/subscriptions/webhooks", config.api_url),
-            generated_at: snapshot.generated_at,
-        },
-        page: PageRef {
-            id: &config.page.id,
-            status_indicator: notice.page_indicator.as_str(),
-            status_description: &notice.page_description,
-        },
-        incident: statuspage::incident(&snapshot, record),
+    let meta = Meta {
+        unsubscribe: &unsubscribe,
+        documentation: format!("{}/subscriptions/webhooks", config.api_url),
+        generated_at: snapshot.generated_at,
     };
-    serde_json::to_vec(&payload).unwrap_or_default()
+    let page = PageRef {
+        id: &config.page.id,
+        status_indicator: notice.page_indicator.as_str(),
+        status_description: &notice.page_description,
+    };
+    let body = match &notice.subject {
+        Subject::Incident { .. } => {
+            let Some(record) = snapshot.incidents.first() else { return Vec::new() };
+            serde_json::to_vec(&IncidentPayload { meta, page, incident: statuspage::incident(&snapshot, record) })
+        }
+        Subject::Component { change, at } => {
+            let Some(component) = snapshot.components.first() else { return Vec::new() };
+            serde_json::to_vec(&ComponentPayload {
+                meta,
+                page,
+                component_update: ComponentUpdate {
+                    id: notice.id.to_string(),
+                    component_id: change.component_id.to_string(),
+                    created_at: *at,
+                    old_status: change.from,
+                    new_status: change.to,
+                },
+                component: statuspage::component(&snapshot, component),
+            })
+        }
+    };
+    body.unwrap_or_default()
 }
 
 /// The signature header of a webhook delivery: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
@@ -265,8 +304,8 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn colour(notice: &Notice) -> u32 {
-    if notice.update().is_some_and(|u| u.status == IncidentStatus::Resolved) {
+fn colour(notice: &Notice, news: &IncidentNews<'_>) -> u32 {
+    if news.update.status == IncidentStatus::Resolved {
         return 0x1a7f37;
     }
     match notice.page_indicator {
@@ -289,13 +328,13 @@ fn clip(s: &str, max: usize) -> String {
 
 /// A Slack incoming-webhook message (Block Kit, with a text fallback for mobile
 /// notifications).
-pub fn slack_body(config: &MessageConfig, notice: &Notice) -> Vec<u8> {
-    let update = notice.update();
-    let message = update.map(|u| u.message.as_str()).unwrap_or_default();
-    let url = notice.incident_url(&config.page);
+pub fn slack_body(config: &MessageConfig, notice: &Notice) -> Result<Vec<u8>, RenderError> {
+    let news = news(notice)?;
+    let message = news.update.message.as_str();
+    let url = notice.link(&config.page);
     let mut fields = vec![
-        json!({"type": "mrkdwn", "text": format!("*Status:*\n{}", update.map_or(notice.incident.status, |u| u.status).label())}),
-        json!({"type": "mrkdwn", "text": format!("*Impact:*\n{}", impact_words(notice.incident.impact))}),
+        json!({"type": "mrkdwn", "text": format!("*Status:*\n{}", news.update.status.label())}),
+        json!({"type": "mrkdwn", "text": format!("*Impact:*\n{}", impact_words(news.incident.impact))}),
     ];
     let components = component_lines(notice);
     if !components.is_empty() {
@@ -303,25 +342,25 @@ pub fn slack_body(config: &MessageConfig, notice: &Notice) -> Vec<u8> {
             .push(json!({"type": "mrkdwn", "text": clip(&format!("*Components:*\n{}", components.join("\n")), 2000)}));
     }
     let body = json!({
-        "text": clip(&format!("[{}] {}", config.page.name, headline(notice)), 3000),
+        "text": clip(&format!("[{}] {}", config.page.name, headline(&news)), 3000),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": clip(&headline(notice), 150)}},
+            {"type": "header", "text": {"type": "plain_text", "text": clip(&headline(&news), 150)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": clip(message, 3000)}},
             {"type": "section", "fields": fields},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(&config.page.name, 300)}]},
             {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "View incident"}, "url": url, "action_id": "view_incident"}]}
         ]
     });
-    serde_json::to_vec(&body).unwrap_or_default()
+    serde_json::to_vec(&body).map_err(|e| RenderError(e.to_string()))
 }
 
 /// A Microsoft Teams message: an Adaptive Card 1.4 (the newest version Teams workflow
 /// webhooks render everywhere).
-pub fn teams_body(config: &MessageConfig, notice: &Notice) -> Vec<u8> {
-    let update = notice.update();
+pub fn teams_body(config: &MessageConfig, notice: &Notice) -> Result<Vec<u8>, RenderError> {
+    let news = news(notice)?;
     let mut facts = vec![
-        json!({"title": "Status", "value": update.map_or(notice.incident.status, |u| u.status).label()}),
-        json!({"title": "Impact", "value": impact_words(notice.incident.impact)}),
+        json!({"title": "Status", "value": news.update.status.label()}),
+        json!({"title": "Impact", "value": impact_words(news.incident.impact)}),
     ];
     for c in &notice.components {
         facts.push(json!({"title": c.name.as_str(), "value": c.status.label()}));
@@ -336,24 +375,24 @@ pub fn teams_body(config: &MessageConfig, notice: &Notice) -> Vec<u8> {
                 "type": "AdaptiveCard",
                 "version": "1.4",
                 "body": [
-                    {"type": "TextBlock", "text": headline(notice), "weight": "Bolder", "size": "Medium", "wrap": true},
-                    {"type": "TextBlock", "text": update.map(|u| u.message.as_str()).unwrap_or_default(), "wrap": true},
+                    {"type": "TextBlock", "text": headline(&news), "weight": "Bolder", "size": "Medium", "wrap": true},
+                    {"type": "TextBlock", "text": news.update.message.as_str(), "wrap": true},
                     {"type": "FactSet", "facts": facts}
                 ],
-                "actions": [{"type": "Action.OpenUrl", "title": "View incident", "url": notice.incident_url(&config.page)}]
+                "actions": [{"type": "Action.OpenUrl", "title": "View incident", "url": notice.link(&config.page)}]
             }
         }]
     });
-    serde_json::to_vec(&body).unwrap_or_default()
+    serde_json::to_vec(&body).map_err(|e| RenderError(e.to_string()))
 }
 
 /// A Discord webhook message: one embed, mentions disabled (incident text is not a
 /// place to ping people from).
-pub fn discord_body(config: &MessageConfig, notice: &Notice) -> Vec<u8> {
-    let update = notice.update();
+pub fn discord_body(config: &MessageConfig, notice: &Notice) -> Result<Vec<u8>, RenderError> {
+    let news = news(notice)?;
     let mut fields = vec![
-        json!({"name": "Status", "value": update.map_or(notice.incident.status, |u| u.status).label(), "inline": true}),
-        json!({"name": "Impact", "value": impact_words(notice.incident.impact), "inline": true}),
+        json!({"name": "Status", "value": news.update.status.label(), "inline": true}),
+        json!({"name": "Impact", "value": impact_words(news.incident.impact), "inline": true}),
     ];
     let components = component_lines(notice);
     if !components.is_empty() {
@@ -361,15 +400,15 @@ pub fn discord_body(config: &MessageConfig, notice: &Notice) -> Vec<u8> {
     }
     let body = json!({
         "embeds": [{
-            "title": clip(&headline(notice), 256),
-            "description": clip(update.map(|u| u.message.as_str()).unwrap_or_default(), 3000),
-            "url": notice.incident_url(&config.page),
-            "color": colour(notice),
+            "title": clip(&headline(&news), 256),
+            "description": clip(news.update.message.as_str(), 3000),
+            "url": notice.link(&config.page),
+            "color": colour(notice, &news),
             "fields": fields,
-            "timestamp": update.map(|u| u.created_at.to_string()),
+            "timestamp": news.update.created_at.to_string(),
             "footer": {"text": clip(&config.page.name, 200)}
         }],
         "allowed_mentions": {"parse": []}
     });
-    serde_json::to_vec(&body).unwrap_or_default()
+    serde_json::to_vec(&body).map_err(|e| RenderError(e.to_string()))
 }

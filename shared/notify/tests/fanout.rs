@@ -44,6 +44,7 @@ fn reported(detail: &beacon_app::IncidentDetail) -> Change {
         incident_id: detail.incident.id,
         update_id: detail.updates[0].id,
         components: vec![],
+        status_changes: vec![],
     })
 }
 
@@ -114,6 +115,7 @@ async fn a_notice_reaches_exactly_the_followers_of_what_it_touches(w: World) {
         incident_id: incident.incident.id,
         update_id: posted.update.id,
         components: vec![],
+        status_changes: vec![],
     });
     let ids = planned_ids(&w, &planner, &update).await;
     assert_eq!(ids, BTreeSet::from([everyone.id, api_fan.id, group_fan.id, both.id, follower.id]));
@@ -142,6 +144,7 @@ async fn an_update_posted_without_notify_tells_nobody() {
         incident_id: incident.incident.id,
         update_id: quiet.update.id,
         components: vec![],
+        status_changes: vec![],
     });
     assert!(planned_ids(&w, &planner, &c).await.is_empty());
 }
@@ -292,6 +295,7 @@ async fn later_mails_of_an_incident_thread_under_the_first() {
         incident_id: incident.incident.id,
         update_id: resolved.update.id,
         components: vec![],
+        status_changes: vec![],
     });
     ok(planner.plan_change(&c).await);
     for job in due_jobs(&w).await {
@@ -348,7 +352,7 @@ async fn a_crash_between_claim_and_send_is_retried_after_the_lease(w: World) {
     let jobs = due_jobs(&w).await;
     // A worker claimed the delivery and died before sending.
     let lease_end = beacon_app::Clock::now(w.clock.as_ref()).as_millisecond() + 60_000;
-    let claimed = Item::new(delivery_key(incident.updates[0].id, reader.id))
+    let claimed = Item::new(delivery_key(incident.updates[0].id.into(), reader.id))
         .with("state", Value::S("claimed".into()))
         .with("lease", Value::N(lease_end))
         .with("failures", Value::N(0))
@@ -445,6 +449,7 @@ async fn failing_webhooks_back_off_then_quarantine_and_the_owner_is_told() {
             incident_id: incident.incident.id,
             update_id: posted.update.id,
             components: vec![],
+            status_changes: vec![],
         }))
         .await);
     let r = ok(deliverer.process(&due_jobs(&w).await[0]).await);
@@ -550,6 +555,7 @@ async fn an_event_filter_keeps_a_resolved_only_subscriber_quiet_until_resolution
         incident_id: incident.incident.id,
         update_id: resolved.update.id,
         components: vec![],
+        status_changes: vec![],
     });
     assert_eq!(planned_ids(&w, &planner, &c).await, BTreeSet::from([quiet.id]));
     assert_eq!(beacon_notify::notice::announced(&c).map(|a| a.0), Some(NoticeEvent::Resolved));
@@ -563,4 +569,72 @@ async fn the_planner_is_a_feed_consumer() {
     let incident = report(&w, &[&w.api]).await;
     ok(planner.handle(&reported(&incident)).await.map_err(|e| e.0));
     assert_eq!(due_jobs(&w).await.len(), 1);
+}
+
+#[tokio::test]
+async fn webhooks_hear_of_component_status_changes_in_statuspage_shape() {
+    let w = world().await;
+    let feed = w.feed.clone().unwrap_or_else(|| panic!("the embedded store keeps a feed"));
+    let (receiver, base) = receiver().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let mail = Arc::new(Counting::new(w.outbox.clone()));
+    let deliverer = deliverer(&w, mail.clone(), "https://status.acme.example");
+    // Everything written so far (the page's set-up) is not news.
+    ok(beacon_app::feed::drain(feed.as_ref(), "test", &planner, 100).await);
+    let (hook, secret) =
+        subscribe(&w, beacon_domain::Channel::Webhook { url: url(&format!("{base}/hook")) }, only(&[&w.db])).await;
+    let secret = secret.unwrap_or_else(|| panic!("a secret"));
+    subscribe(&w, beacon_domain::Channel::Webhook { url: url(&format!("{base}/other")) }, only(&[&w.web])).await;
+    subscribe(&w, email("reader@example.com"), only(&[&w.db])).await;
+
+    // An incident moves the database to a partial outage: the incident goes to everyone
+    // following it, the status change to the webhook only.
+    report(&w, &[&w.db]).await;
+    ok(beacon_app::feed::drain(feed.as_ref(), "test", &planner, 100).await);
+    for job in due_jobs(&w).await {
+        ok(deliverer.process(&job).await);
+    }
+    assert_eq!(mail.mails().len(), 1, "people hear of the incident, not of each status move");
+    let requests = receiver.taken();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths.iter().filter(|p| **p == "/hook").count(), 2, "the incident and the status change: {paths:?}");
+    assert!(!paths.contains(&"/other"), "nothing for a webhook following another component");
+    let component = requests
+        .iter()
+        .map(|r| (r, serde_json::from_slice::<serde_json::Value>(&r.body).unwrap_or_default()))
+        .find(|(_, p)| p.get("component_update").is_some())
+        .unwrap_or_else(|| panic!("no component_update delivery"));
+    let (request, payload) = component;
+    let signature = request.headers.get("x-beacon-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(verify_signature(&secret, signature, &request.body));
+    assert_eq!(request.headers.get("x-beacon-event").and_then(|v| v.to_str().ok()), Some("component.updated"));
+    assert_eq!(payload["component_update"]["old_status"], "operational");
+    assert_eq!(payload["component_update"]["new_status"], "partial_outage");
+    assert_eq!(payload["component_update"]["component_id"], w.db.id.to_string());
+    assert_eq!(payload["component"]["name"], "Database");
+    assert_eq!(payload["component"]["status"], "partial_outage");
+    assert_eq!(payload["page"]["status_indicator"], "major");
+    assert!(payload["meta"]["unsubscribe"].as_str().is_some_and(|u| u.contains("token=")));
+    let _ = hook;
+
+    // A manual change of the website's status reaches the other webhook only.
+    ok(w.service
+        .update_component(
+            member(),
+            w.web.id,
+            None,
+            beacon_app::ComponentPatch {
+                status: Some(beacon_domain::ComponentStatus::UnderMaintenance),
+                ..Default::default()
+            },
+        )
+        .await);
+    ok(beacon_app::feed::drain(feed.as_ref(), "test", &planner, 100).await);
+    for job in due_jobs(&w).await {
+        ok(deliverer.process(&job).await);
+    }
+    let other: Vec<_> = receiver.taken().into_iter().filter(|r| r.path == "/other").collect();
+    assert_eq!(other.len(), 1);
+    let payload: serde_json::Value = ok(serde_json::from_slice(&other[0].body));
+    assert_eq!(payload["component_update"]["new_status"], "under_maintenance");
 }

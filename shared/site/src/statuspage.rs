@@ -79,7 +79,7 @@ pub struct IncidentJson<'a> {
     pub components: Vec<ComponentJson<'a>>,
 }
 
-fn component<'a>(s: &'a Snapshot, c: &'a Component) -> ComponentJson<'a> {
+pub fn component<'a>(s: &'a Snapshot, c: &'a Component) -> ComponentJson<'a> {
     ComponentJson {
         id: c.id.to_string(),
         page_id: &s.page.id,

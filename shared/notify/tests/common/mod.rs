@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex};
 
 pub struct World {
     pub _dir: tempfile::TempDir,
+    /// The embedded store's change feed (none on DynamoDB, whose feed is its stream).
+    pub feed: Option<Arc<dyn beacon_store::ChangeFeed>>,
     pub service: Service,
     pub clock: Arc<ManualClock>,
     pub queue: StoreQueue,
@@ -47,8 +49,10 @@ pub fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 /// API and database in the "Backend" group, web on its own; on the embedded store.
 pub async fn world() -> World {
     let dir = ok(tempfile::tempdir());
-    let store: Arc<dyn beacon_store::Store> = Arc::new(ok(RedbStore::open(dir.path())));
-    world_on(store, dir).await
+    let redb = Arc::new(ok(RedbStore::open(dir.path())));
+    let mut w = world_on(redb.clone(), dir).await;
+    w.feed = Some(redb);
+    w
 }
 
 /// The same page on a DynamoDB table of its own on the moto server.
@@ -69,7 +73,18 @@ async fn world_on(store: Arc<dyn beacon_store::Store>, dir: tempfile::TempDir) -
     let db = ok(service.create_component(member(), component("Database", Some(backend.id))).await);
     let web = ok(service.create_component(member(), component("Website", None)).await);
     let outbox = OutboxMailer::new(dir.path().join("outbox"));
-    World { queue: StoreQueue::new(store, clock.clone()), service, clock, outbox, api, db, web, backend, _dir: dir }
+    World {
+        feed: None,
+        queue: StoreQueue::new(store, clock.clone()),
+        service,
+        clock,
+        outbox,
+        api,
+        db,
+        web,
+        backend,
+        _dir: dir,
+    }
 }
 
 pub fn config(page_url: &str) -> MessageConfig {
