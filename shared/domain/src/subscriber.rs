@@ -13,8 +13,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 /// How many components and groups one subscriber may follow by name (the rest of a
-/// page is covered by following the whole page).
-pub const MAX_FOLLOWED: usize = 80;
+/// page is covered by following whole groups or the page). Bounded so that changing
+/// from one selection to an entirely different one (its follow-index entries removed
+/// and added, the record, its guard and the change record) fits one transaction of at
+/// most 100 writes.
+pub const MAX_FOLLOWED: usize = 45;
 /// Consecutive failed deliveries after which a webhook-like subscriber is quarantined.
 pub const QUARANTINE_AFTER_FAILURES: u32 = 10;
 /// How long an unconfirmed email subscription waits for its confirmation.
@@ -461,7 +464,7 @@ mod tests {
     fn components_interest_needs_a_selection() {
         let empty = Interest::Components { components: BTreeSet::new(), groups: BTreeSet::new() };
         assert!(empty.validate().is_err());
-        let many = Interest::Components { components: (0..81).map(component).collect(), groups: BTreeSet::new() };
+        let many = Interest::Components { components: (0..46).map(component).collect(), groups: BTreeSet::new() };
         assert!(many.validate().is_err());
         assert!(Interest::Page.validate().is_ok());
     }

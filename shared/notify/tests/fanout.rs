@@ -638,3 +638,45 @@ async fn webhooks_hear_of_component_status_changes_in_statuspage_shape() {
     let payload: serde_json::Value = ok(serde_json::from_slice(&other[0].body));
     assert_eq!(payload["component_update"]["new_status"], "under_maintenance");
 }
+
+on_both!(the_widest_change_of_interest_fits_one_transaction);
+async fn the_widest_change_of_interest_fits_one_transaction(w: World) {
+    let max = beacon_domain::MAX_FOLLOWED;
+    let mut components = Vec::new();
+    for n in 0..2 * max {
+        components.push(ok(w
+            .service
+            .create_component(member(), beacon_app::NewComponent { name: format!("C{n}"), ..Default::default() })
+            .await));
+    }
+    let first: Vec<&beacon_domain::Component> = components[..max].iter().collect();
+    let second: Vec<&beacon_domain::Component> = components[max..].iter().collect();
+    let created = ok(w
+        .service
+        .create_subscriber(
+            member(),
+            beacon_app::NewSubscriber {
+                channel: email("wide@example.com"),
+                interest: only(&first),
+                events: Events::default(),
+                contact: None,
+            },
+        )
+        .await);
+    // Every followed component replaced by another: removals and additions at once.
+    let updated =
+        ok(w.service.update_subscription_by_token(created.manage.expose(), only(&second), Events::default()).await)
+            .unwrap_or_else(|| panic!("the manage token is valid"));
+    assert_eq!(updated.interest, only(&second));
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let old = report(&w, &[first[0]]).await;
+    assert!(planned_ids(&w, &planner, &reported(&old)).await.is_empty(), "no stale follow entry is left");
+    let new = report(&w, &[second[0]]).await;
+    assert_eq!(planned_ids(&w, &planner, &reported(&new)).await, BTreeSet::from([created.subscriber.id]));
+    // One more than allowed is refused, with a clear reason.
+    let mut too_many: Vec<&beacon_domain::Component> = second.clone();
+    too_many.push(first[0]);
+    let refused =
+        w.service.update_subscription_by_token(created.manage.expose(), only(&too_many), Events::default()).await;
+    assert!(matches!(refused, Err(beacon_app::AppError::Domain(_))), "{refused:?}");
+}
