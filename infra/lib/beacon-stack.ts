@@ -45,8 +45,16 @@ export const API_RATE_LIMIT = 50;
 export const API_BURST_LIMIT = 100;
 /** Deliverer instances at once: each keeps to its share of the SES account's rate. */
 export const DELIVERERS = 2;
-/** The incident changes that notify subscribers. */
-export const NOTICE_CHANGES = ['incident_reported', 'incident_updated', 'incident_resolved', 'incident_reopened'];
+/** The changes that notify subscribers: incident news, and status moves of components
+ * (which edits of an incident and of a component also make). */
+export const NOTICE_CHANGES = [
+  'incident_reported',
+  'incident_updated',
+  'incident_resolved',
+  'incident_reopened',
+  'incident_edited',
+  'component_changed',
+];
 
 /**
  * The CSP hash of the page's inline stylesheet: askama includes `style.css` with its one
@@ -382,9 +390,10 @@ export class BeaconStack extends Stack {
     this.jobs.grantSendMessages(deliverer);
     allowSending(deliverer);
     deliverer.addEventSource(
+      // One job (up to 100 subscribers) per invocation: its sends at this instance's
+      // share of the SES rate, or its slowest webhooks, fit well within the timeout.
       new sources.SqsEventSource(this.jobs, {
-        batchSize: 10,
-        maxBatchingWindow: Duration.seconds(1),
+        batchSize: 1,
         reportBatchItemFailures: true,
         maxConcurrency: DELIVERERS,
       }),

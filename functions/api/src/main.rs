@@ -10,6 +10,7 @@ use beacon_store_dynamodb::DynamoDbStore;
 use lambda_http::RequestExt as _;
 use std::net::IpAddr;
 use std::sync::Arc;
+use subtle::ConstantTimeEq as _;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -42,7 +43,7 @@ impl Config {
 fn client_address(request: &lambda_http::Request, cdn_secret: Option<&str>) -> Option<IpAddr> {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     if let Some(secret) = cdn_secret
-        && header("x-beacon-origin") == Some(secret)
+        && header("x-beacon-origin").is_some_and(|given| bool::from(given.as_bytes().ct_eq(secret.as_bytes())))
         && let Some(viewer) = header("cloudfront-viewer-address")
     {
         // `ip:port`, IPv6 without brackets: the port is after the last colon.

@@ -251,12 +251,14 @@ async fn admins_list_export_and_import_subscribers_as_csv() {
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{}{path}", server.base);
 
-    let csv = "kind,target,events,contact\n\
-               email,first@example.com,,\n\
-               slack,https://hooks.slack.com/services/T0/B0/secret,created resolved,ops@example.com\n\
-               email,first@example.com,,\n\
-               email,not-an-address,,\n\
-               webhook,http://insecure.example.com/hook,,\n";
+    let csv = "kind,target,events,contact,state\n\
+               email,first@example.com,,,active\n\
+               slack,https://hooks.slack.com/services/T0/B0/secret,created resolved,ops@example.com,\n\
+               email,first@example.com,,,\n\
+               email,not-an-address,,,\n\
+               webhook,http://insecure.example.com/hook,,,\n\
+               email,unconfirmed@example.com,,,pending\n\
+               webhook,https://hooks.example.com/in,,ops@example.com,\n";
     let imported = ok(http
         .post(api("/api/v1/subscribers/import"))
         .bearer_auth(&token)
@@ -266,11 +268,13 @@ async fn admins_list_export_and_import_subscribers_as_csv() {
         .await);
     assert_eq!(imported.status(), 200);
     let report: serde_json::Value = ok(imported.json().await);
-    assert_eq!(report["created"], 2, "{report}");
+    assert_eq!(report["created"], 3, "{report}");
     assert_eq!(report["duplicates"], 1, "{report}");
     let lines: Vec<u64> =
         report["errors"].as_array().into_iter().flatten().filter_map(|e| e["line"].as_u64()).collect();
-    assert_eq!(lines, vec![5, 6], "the bad address and the plain-HTTP webhook: {report}");
+    assert_eq!(lines, vec![5, 6, 7], "the bad address, the plain-HTTP webhook, the unconfirmed one: {report}");
+    assert_eq!(report["secrets"][0]["line"], 8, "the new webhook's signing secret, shown once: {report}");
+    assert!(report["secrets"][0]["signing_secret"].as_str().is_some_and(|s| s.starts_with("whsec_")));
 
     // Viewers may not read subscribers: they are personal data.
     let refused = ok(http.get(api("/api/v1/subscribers")).bearer_auth(&viewer).send().await);
@@ -300,7 +304,7 @@ async fn admins_list_export_and_import_subscribers_as_csv() {
     let text = ok(exported.text().await);
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(rows[0], "id,kind,target,scope,components,groups,incident_id,events,state,contact,created_at");
-    assert_eq!(rows.len(), 3, "{text}");
+    assert_eq!(rows.len(), 4, "{text}");
     assert!(
         text.contains("first@example.com") && text.contains("created resolved") && text.contains("ops@example.com")
     );
@@ -316,12 +320,12 @@ async fn admins_list_export_and_import_subscribers_as_csv() {
         .await)
     .json()
     .await);
-    assert_eq!((again["created"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(2)), "{again}");
+    assert_eq!((again["created"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(3)), "{again}");
 
     let id = items[0]["id"].as_str().unwrap_or_default();
     let deleted = ok(http.delete(api(&format!("/api/v1/subscribers/{id}"))).bearer_auth(&token).send().await);
     assert_eq!(deleted.status(), 204);
     let count: serde_json::Value =
         ok(ok(http.get(api("/api/v1/subscribers/count")).bearer_auth(&token).send().await).json().await);
-    assert_eq!(count["count"], 1);
+    assert_eq!(count["count"], 2);
 }

@@ -139,6 +139,21 @@ fn interest_of(
     Ok(Interest::Components { components, groups })
 }
 
+/// The rate-limit key of a client: its IPv4 address, or its IPv6 /64 (one client
+/// usually holds a whole /64, so single addresses would not limit it).
+fn rate_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return v4.to_string();
+            }
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 /// `POST /subscriptions`: a visitor asks for email notices.
 pub async fn subscribe(
     State(state): State<ApiState>,
@@ -146,7 +161,7 @@ pub async fn subscribe(
     Form(form): Form<SubscribeForm>,
 ) -> Response {
     let Some(s) = state.subscriptions.as_ref() else { return not_enabled() };
-    let client = client.map_or_else(|| "unknown".to_owned(), |Extension(ClientAddress(ip))| ip.to_string());
+    let client = client.map_or_else(|| "unknown".to_owned(), |Extension(ClientAddress(ip))| rate_key(ip));
     match state.service.rate_limit("subscribe", &client, SUBSCRIBES_PER_CLIENT_PER_HOUR).await {
         Ok(Ok(())) => {}
         Ok(Err(limited)) => {
@@ -437,4 +452,19 @@ pub async fn webhook_help(State(state): State<ApiState>) -> Response {
             ],
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate_key;
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64() {
+        let a = rate_key("2001:db8:1:2:aaaa::1".parse().unwrap_or(std::net::IpAddr::from([0u8; 4])));
+        let b = rate_key("2001:db8:1:2:bbbb::9".parse().unwrap_or(std::net::IpAddr::from([0u8; 4])));
+        let c = rate_key("2001:db8:1:3::1".parse().unwrap_or(std::net::IpAddr::from([0u8; 4])));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(rate_key("::ffff:203.0.113.7".parse().unwrap_or(std::net::IpAddr::from([0u8; 4]))), "203.0.113.7");
+    }
 }

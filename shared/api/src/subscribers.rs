@@ -139,9 +139,18 @@ pub struct PageQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportReport {
     pub created: usize,
+    /// The signing secrets of the webhook subscribers created, shown only here.
+    pub secrets: Vec<ImportedSecret>,
     /// Rows whose target already subscribes.
     pub duplicates: usize,
     pub errors: Vec<ImportError>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedSecret {
+    pub line: usize,
+    pub id: SubscriberId,
+    pub signing_secret: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -384,6 +393,11 @@ pub async fn export_subscribers(State(state): State<ApiState>, auth: Authenticat
 
 fn parse_row(state: &ApiState, row: &csv::StringRecord, columns: &csv::StringRecord) -> Result<NewSubscriber, String> {
     let get = |name: &str| columns.iter().position(|c| c == name).and_then(|i| row.get(i)).unwrap_or("").trim();
+    // An export's unconfirmed subscriptions never said yes: importing them would skip
+    // the double opt-in.
+    if get("state") == "pending" {
+        return Err("an unconfirmed subscription is not imported; it must subscribe and confirm itself".into());
+    }
     let kind: ChannelKind = if get("kind").is_empty() { ChannelKind::Email } else { get("kind").parse()? };
     let channel = parse_channel(kind, get("target"), allow_plain_http(state)).map_err(|e| e.message)?;
     let ids = |raw: &str, what: &str| -> Result<Vec<String>, String> {
@@ -463,7 +477,7 @@ pub async fn import_subscribers(
     if !columns.iter().any(|c| c == "target") {
         return Err(Problem::invalid(vec![FieldError::new("body", "the header row must name a `target` column")]));
     }
-    let mut report = ImportReport { created: 0, duplicates: 0, errors: Vec::new() };
+    let mut report = ImportReport { created: 0, secrets: Vec::new(), duplicates: 0, errors: Vec::new() };
     for (index, row) in reader.records().enumerate() {
         let line = index + 2;
         if index >= MAX_IMPORT_ROWS {
@@ -473,7 +487,12 @@ pub async fn import_subscribers(
         let parsed = row.map_err(|e| e.to_string()).and_then(|row| parse_row(&state, &row, &columns));
         match parsed {
             Ok(input) => match state.service.create_subscriber(caller.actor(), input).await {
-                Ok(_) => report.created += 1,
+                Ok(created) => {
+                    report.created += 1;
+                    if let Some(signing_secret) = created.signing_secret {
+                        report.secrets.push(ImportedSecret { line, id: created.subscriber.id, signing_secret });
+                    }
+                }
                 Err(beacon_app::AppError::Duplicate(_)) => report.duplicates += 1,
                 Err(beacon_app::AppError::Domain(e)) => {
                     report.errors.push(ImportError { line, message: e.to_string() })
@@ -483,5 +502,7 @@ pub async fn import_subscribers(
             Err(message) => report.errors.push(ImportError { line, message }),
         }
     }
-    Ok(Json(report).into_response())
+    let mut response = Json(report).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }

@@ -30,6 +30,8 @@ pub const SUB_TARGET_PK: &str = "SUB_TARGET";
 pub const RATE_PK: &str = "RATE";
 /// The follow index's entries carry the wanted events as bits under this attribute.
 pub const FOLLOW_EVENTS_ATTRIBUTE: &str = "ev";
+/// ... and the channel's kind, so news for webhooks only is planned for them only.
+pub const FOLLOW_CHANNEL_ATTRIBUTE: &str = "ch";
 
 /// Public subscribe requests allowed per client address per hour.
 pub const SUBSCRIBES_PER_CLIENT_PER_HOUR: i64 = 10;
@@ -504,7 +506,17 @@ impl Service {
                 self.store.get(&subscriber_key(id)).await?.ok_or_else(|| AppError::not_found("subscriber", id))?;
             let current: Subscriber = repo::decode(&item)?;
             let at = self.now();
-            let mut writes = self.replace_writes(Some(&current), None)?;
+            let owns_guard = self
+                .store
+                .get(&target_key(&current.channel, &current.interest))
+                .await?
+                .is_some_and(|g| g.str("subscriber_id") == Some(id.to_string().as_str()));
+            let guard = if owns_guard {
+                Condition::Equals("subscriber_id".into(), Value::S(id.to_string()))
+            } else {
+                Condition::None
+            };
+            let mut writes = self.replace_writes_guarded(Some(&current), None, guard)?;
             self.record_change(&mut writes, at, actor, ChangeKind::SubscriberDeleted { subscriber_id: id })?;
             if self.commit(writes).await? {
                 tracing::info!(subscriber = %id, "subscriber removed");
@@ -650,7 +662,11 @@ impl Service {
             None => {
                 if let Some(b) = before {
                     writes.push(Write::Delete { key: subscriber_key(b.id), condition });
-                    writes.push(Write::Delete { key: target_key(&b.channel, &b.interest), condition: Condition::None });
+                    // The guard goes only if it is still this subscriber's (an expired
+                    // pending one's guard may belong to a newer subscription by now).
+                    if guard != Condition::None {
+                        writes.push(Write::Delete { key: target_key(&b.channel, &b.interest), condition: guard });
+                    }
                 }
             }
         }
@@ -695,7 +711,12 @@ impl Service {
             };
             next.updated_at = at;
             next.version += 1;
-            let mut writes = self.replace_writes(Some(&current), Some(&next))?;
+            // Only a quarantine changes what is indexed; a count alone is the record's.
+            let mut writes = if quarantined {
+                self.replace_writes(Some(&current), Some(&next))?
+            } else {
+                vec![Write::Put { item: subscriber_item(&next)?, condition: Condition::version(current.version) }]
+            };
             if quarantined {
                 self.record_change(
                     &mut writes,
@@ -765,6 +786,7 @@ fn follow_item(key: FollowKey, s: &Subscriber) -> Item {
     Item::new(Key::new(follow_pk(key), s.id.to_string()))
         .with("type", Value::S("follow".into()))
         .with(FOLLOW_EVENTS_ATTRIBUTE, Value::N(i64::from(s.events.bits())))
+        .with(FOLLOW_CHANNEL_ATTRIBUTE, Value::S(s.channel.kind().as_str().to_owned()))
 }
 
 /// Parses a webhook-like channel from its kind and URL.

@@ -34,7 +34,9 @@ impl SesMailer {
                 None
             }
         };
-        let rate = (account_rate.unwrap_or(fallback) * share).max(1.0);
+        // A share may be below one a second (a sandbox account's rate split between
+        // deliverers): the bucket then refills more slowly than once a second.
+        let rate = (account_rate.unwrap_or(fallback) * share).max(0.01);
         tracing::info!(rate, "sending mail at most this many per second");
         Self {
             client,

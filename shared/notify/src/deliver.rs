@@ -31,6 +31,10 @@ pub const LEASE: Duration = Duration::from_secs(60);
 pub const WEBHOOK_ATTEMPTS: u32 = 9;
 /// Delivery records (and so the manage links of sent messages) are kept half a year.
 pub const DELIVERY_TTL_SECONDS: i64 = 182 * 24 * 3600;
+/// Tries of a mail before it is given up on: about three days at the longest wait.
+pub const EMAIL_ATTEMPTS: u32 = 300;
+/// The longest wait between tries (SQS's longest delay).
+const MAX_WAIT: Duration = Duration::from_secs(900);
 /// Subscribers of one job delivered at once.
 const CONCURRENCY: usize = 16;
 /// Token hashes kept per delivery record (a taken-over claim mints a new one).
@@ -77,9 +81,23 @@ enum Outcome {
 }
 
 enum Claim {
-    Mine { version: i64, failures: u32, token: String },
+    Mine {
+        version: i64,
+        failures: u32,
+        throttles: u32,
+        token: String,
+    },
+    /// Sent, or given up on for good: nothing more to do.
     AlreadySent,
+    /// Claimed by a live worker, or waiting for its next try: come back then.
     Busy(Duration),
+}
+
+/// What a claimed delivery came to.
+#[derive(Clone, Copy, Debug)]
+enum Mark {
+    RetryAt { after: Duration, failures: u32, throttles: u32 },
+    GaveUp { failures: u32 },
 }
 
 /// Delivers jobs.
@@ -164,7 +182,10 @@ impl Deliverer {
                 Outcome::Failed => report.failed += 1,
                 Outcome::Retry(after) => {
                     report.retried += 1;
-                    retries.entry(after.as_secs().max(1)).or_default().push(id);
+                    // Rounded up: a retry must not come back before its subscriber's
+                    // next try may start.
+                    let seconds = u64::try_from(after.as_millis().div_ceil(1000)).unwrap_or(900);
+                    retries.entry(seconds.max(1)).or_default().push(id);
                 }
             }
         }
@@ -187,8 +208,8 @@ impl Deliverer {
             return Ok(Outcome::Skipped);
         }
         let key = delivery_key(notice.id, id);
-        let (version, failures, token) = match self.claim(&key, notice, id).await? {
-            Claim::Mine { version, failures, token } => (version, failures, token),
+        let (version, failures, throttles, token) = match self.claim(&key, notice, id).await? {
+            Claim::Mine { version, failures, throttles, token } => (version, failures, throttles, token),
             Claim::AlreadySent => return Ok(Outcome::Skipped),
             Claim::Busy(wait) => return Ok(Outcome::Retry(wait)),
         };
@@ -209,11 +230,16 @@ impl Deliverer {
         let error = match result {
             Ok(status) => {
                 attempt.status_code = status;
-                self.mark(&key, version, "sent", failures).await?;
+                // The provider has the message: from here on nothing may lead to a
+                // second send, so a failing mark is retried, then only logged.
+                self.mark_sent(&key, version, failures).await;
                 self.log(id, &attempt).await;
-                if subscriber.consecutive_failures > 0 {
-                    self.service.record_delivery_outcome(id, true).await?;
+                if subscriber.consecutive_failures > 0
+                    && let Err(e) = self.service.record_delivery_outcome(id, true).await
+                {
+                    tracing::warn!(subscriber = %id, error = %e, "could not reset the failure count");
                 }
+                self.end_incident_follow(notice, &subscriber).await;
                 return Ok(Outcome::Sent);
             }
             Err((status, error)) => {
@@ -223,17 +249,21 @@ impl Deliverer {
         };
         attempt.error = Some(error.to_string());
         if let SendError::Throttled { retry_after } = error {
+            // Not the recipient's fault and never a reason to give up; waits grow while
+            // the provider keeps asking to slow down.
+            let throttles = throttles + 1;
+            let wait = retry_after.max(Duration::from_secs(2u64.saturating_pow(throttles.min(9)))).min(MAX_WAIT);
             attempt.outcome = DeliveryOutcome::Throttled;
-            self.mark(&key, version, "failed", failures).await?;
+            self.mark(&key, version, Mark::RetryAt { after: wait, failures, throttles }).await?;
             self.log(id, &attempt).await;
-            return Ok(Outcome::Retry(retry_after));
+            return Ok(Outcome::Retry(wait));
         }
         let failures = failures + 1;
-        self.mark(&key, version, "failed", failures).await?;
         let permanent = matches!(error, SendError::Rejected(_) | SendError::Refused(_));
         let outcome = if kind == ChannelKind::Email {
-            // Mail is never dropped for a passing failure; only a rejection ends it.
-            if permanent { Outcome::Failed } else { Outcome::Retry(backoff(failures)) }
+            // Mail is never dropped for a passing failure; only a rejection of the
+            // message itself, or three days of failures, ends it.
+            if permanent || failures >= EMAIL_ATTEMPTS { Outcome::Failed } else { Outcome::Retry(backoff(failures)) }
         } else {
             let quarantined = match self.service.record_delivery_outcome(id, false).await? {
                 Some((after, true)) => {
@@ -248,11 +278,28 @@ impl Deliverer {
                 Outcome::Retry(backoff(failures))
             }
         };
+        let mark = match outcome {
+            Outcome::Retry(after) => Mark::RetryAt { after, failures, throttles },
+            _ => Mark::GaveUp { failures },
+        };
+        self.mark(&key, version, mark).await?;
         attempt.outcome =
             if matches!(outcome, Outcome::Failed) { DeliveryOutcome::Failed } else { DeliveryOutcome::Retrying };
         tracing::info!(subscriber = %id, notice = %notice.id, channel = %kind, error = %error, failures, "delivery failed");
         self.log(id, &attempt).await;
         Ok(outcome)
+    }
+
+    /// "Follow this incident" ends with the incident: once its resolution is delivered,
+    /// the follower is removed.
+    async fn end_incident_follow(&self, notice: &Notice, subscriber: &Subscriber) {
+        let resolved = notice.event == beacon_domain::NoticeEvent::Resolved;
+        if resolved && matches!(subscriber.interest, beacon_domain::Interest::Incident { .. }) {
+            match self.service.remove_subscriber(&beacon_domain::Actor::System, subscriber.id).await {
+                Ok(_) | Err(AppError::NotFound { .. }) => {}
+                Err(e) => tracing::warn!(subscriber = %subscriber.id, error = %e, "could not end an incident follow"),
+            }
+        }
     }
 
     /// Sends one message; the HTTP status (when there was one) with any failure.
@@ -308,27 +355,37 @@ impl Deliverer {
                         .with("state", Value::S("claimed".into()))
                         .with("lease", Value::N(lease_end))
                         .with("failures", Value::N(0))
+                        .with("throttles", Value::N(0))
                         .with("version", Value::N(1))
                         .with(DELIVERY_TOKENS_ATTRIBUTE, Value::S(hash.clone()))
                         .with("ttl", Value::N(now.as_second() + DELIVERY_TTL_SECONDS));
                     match store.put(item, Condition::NotExists).await {
-                        Ok(()) => return Ok(Claim::Mine { version: 1, failures: 0, token: token.expose().to_owned() }),
+                        Ok(()) => {
+                            return Ok(Claim::Mine {
+                                version: 1,
+                                failures: 0,
+                                throttles: 0,
+                                token: token.expose().to_owned(),
+                            });
+                        }
                         Err(StoreError::ConditionFailed { .. }) => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
                 Some(current) => {
                     let state = current.str("state").unwrap_or_default();
-                    if state == "sent" {
+                    if state == "sent" || state == "gave_up" {
                         return Ok(Claim::AlreadySent);
                     }
+                    // A live claim's lease, or a failed try's next attempt time.
                     let lease = current.num("lease").unwrap_or(0);
-                    if state == "claimed" && lease > now_ms {
+                    if lease > now_ms {
                         let wait = u64::try_from(lease - now_ms).unwrap_or(0);
                         return Ok(Claim::Busy(Duration::from_millis(wait)));
                     }
                     let version = current.num("version").unwrap_or(0);
                     let failures = u32::try_from(current.num("failures").unwrap_or(0)).unwrap_or(0);
+                    let throttles = u32::try_from(current.num("throttles").unwrap_or(0)).unwrap_or(0);
                     let mut tokens: Vec<&str> = current
                         .str(DELIVERY_TOKENS_ATTRIBUTE)
                         .unwrap_or_default()
@@ -348,6 +405,7 @@ impl Deliverer {
                             return Ok(Claim::Mine {
                                 version: version + 1,
                                 failures,
+                                throttles,
                                 token: token.expose().to_owned(),
                             });
                         }
@@ -360,13 +418,47 @@ impl Deliverer {
         Ok(Claim::Busy(Duration::from_secs(1)))
     }
 
-    /// Records the result of a claimed send. Losing the record to a worker that took
-    /// the claim over (after our lease ran out) is only logged: it is sending too.
-    async fn mark(&self, key: &Key, version: i64, state: &str, failures: u32) -> Result<(), DeliverError> {
+    /// Records a send the provider accepted; retried a few times, then only logged (a
+    /// repeat is then possible, with the same message id).
+    async fn mark_sent(&self, key: &Key, version: i64, failures: u32) {
+        for attempt in 0..3u32 {
+            let update = Update::new(key.clone())
+                .set("state", Value::S("sent".into()))
+                .set("lease", Value::N(0))
+                .set("failures", Value::N(i64::from(failures)))
+                .set("version", Value::N(version + 1))
+                .when(Condition::Equals("version".into(), Value::N(version)));
+            match self.service.store().update(update).await {
+                Ok(_) => return,
+                Err(StoreError::ConditionFailed { .. }) => {
+                    tracing::warn!(delivery = %key.pk, "the delivery was taken over while this worker sent it");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(delivery = %key.pk, error = %e, attempt, "could not mark a sent delivery; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+            }
+        }
+        tracing::error!(delivery = %key.pk, "a sent delivery could not be marked; a retry may repeat it");
+    }
+
+    /// Records a failed try: when the next may start, or that there will be none. Losing
+    /// the record to a worker that took the claim over is only logged.
+    async fn mark(&self, key: &Key, version: i64, mark: Mark) -> Result<(), DeliverError> {
+        let (state, next, failures, throttles) = match mark {
+            Mark::RetryAt { after, failures, throttles } => {
+                let next = self.service.clock().now().as_millisecond()
+                    + i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2);
+                ("failed", next, failures, throttles)
+            }
+            Mark::GaveUp { failures } => ("gave_up", 0, failures, 0),
+        };
         let update = Update::new(key.clone())
             .set("state", Value::S(state.into()))
-            .set("lease", Value::N(0))
+            .set("lease", Value::N(next))
             .set("failures", Value::N(i64::from(failures)))
+            .set("throttles", Value::N(i64::from(throttles)))
             .set("version", Value::N(version + 1))
             .when(Condition::Equals("version".into(), Value::N(version)));
         match self.service.store().update(update).await {

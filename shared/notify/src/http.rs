@@ -189,6 +189,9 @@ impl HttpTransport for GuardedHttp {
         match request.body(body).send().await {
             Ok(response) => Ok(HttpAnswer { status: response.status().as_u16(), latency: started.elapsed() }),
             Err(e) => {
+                // Never the URL: a chat webhook's path (or query) is its secret, and
+                // this text reaches logs and the admin's delivery log.
+                let e = e.without_url();
                 let cause = root_cause(&e);
                 if cause.starts_with("refused:") {
                     Err(SendError::Refused(cause.trim_start_matches("refused: ").to_owned()))

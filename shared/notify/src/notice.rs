@@ -17,6 +17,8 @@ pub const NOTICE_TTL_SECONDS: i64 = 30 * 24 * 3600;
 /// How many of the incident's updates a notice carries (newest last); webhook payloads
 /// list them as Statuspage does.
 pub const NOTICE_UPDATES: usize = 20;
+/// The most message text a notice carries (its own update's always, whole).
+pub const NOTICE_MESSAGE_BYTES: usize = 60_000;
 
 pub const NOTICE_SK: &str = "N";
 
@@ -171,11 +173,12 @@ pub async fn build_all(service: &Service, change: &Change) -> AppResult<Vec<Noti
     let all = service.components().await?;
     let groups = service.groups().await?;
     let status = page_status(service, &all).await?;
-    for (n, moved) in moves.iter().enumerate() {
+    for moved in moves {
         let Some(component) = all.iter().find(|c| c.id == moved.component_id) else { continue };
         // One change can move several components: each is a notice of its own, with an
-        // id derived from the change's (ULIDs are 128 bits; the low bits take the index).
-        let id = NoticeId::new(ulid::Ulid(change.id.ulid().0.wrapping_add(n as u128)));
+        // id that a redelivered change derives again (the change's time, and random bits
+        // from a hash of the change and the component).
+        let id = component_notice_id(change, moved.component_id);
         let mut shown = component.clone();
         shown.status = moved.to;
         notices.push(Notice {
@@ -189,6 +192,15 @@ pub async fn build_all(service: &Service, change: &Change) -> AppResult<Vec<Noti
         });
     }
     Ok(notices)
+}
+
+fn component_notice_id(change: &Change, component: ComponentId) -> NoticeId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}/{component}", change.id));
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&digest[..10]);
+    let bits = u128::from_be_bytes(random);
+    NoticeId::new(ulid::Ulid::from_parts(change.id.ulid().timestamp_ms(), bits))
 }
 
 /// Builds the incident notice of a change from the current state, or `None` when the
@@ -205,7 +217,18 @@ pub async fn build(service: &Service, change: &Change) -> AppResult<Option<Notic
     if !detail.updates[position].notify {
         return Ok(None);
     }
-    let first = (position + 1).saturating_sub(NOTICE_UPDATES);
+    // The latest updates, within a byte budget that keeps the stored notice far below
+    // the store's 400 KB item limit whatever the messages hold.
+    let mut first = position;
+    let mut bytes = detail.updates[position].message.as_str().len();
+    while first > 0 && position - first + 1 < NOTICE_UPDATES {
+        let next = detail.updates[first - 1].message.as_str().len();
+        if bytes + next > NOTICE_MESSAGE_BYTES {
+            break;
+        }
+        bytes += next;
+        first -= 1;
+    }
     let updates = detail.updates[first..=position].to_vec();
     let update = &updates[updates.len() - 1];
     let mut ids: Vec<ComponentId> = detail.incident.components.iter().map(|c| c.id).collect();

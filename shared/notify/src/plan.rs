@@ -9,7 +9,7 @@
 use crate::notice::{self, Notice, Subject};
 use crate::queue::{JOB_SIZE, Job, QueueError, WorkQueue};
 use beacon_app::feed::{ChangeHandler, HandlerError};
-use beacon_app::subscribers::{FOLLOW_EVENTS_ATTRIBUTE, follow_pk};
+use beacon_app::subscribers::{FOLLOW_CHANNEL_ATTRIBUTE, FOLLOW_EVENTS_ATTRIBUTE, follow_pk};
 use beacon_app::{AppError, Service};
 use beacon_domain::{Change, FollowKey, SubscriberId};
 use beacon_store::{Condition, Cursor, Item, Key, Query, Store, StoreError, Value};
@@ -91,12 +91,15 @@ impl Planner {
         keys.sort();
         keys.dedup();
         let bit = i64::from(notice.event.bit());
+        // Component status news is for webhooks only (entries written before the channel
+        // was indexed carry none and are left to the deliverer's check).
+        let webhooks_only = matches!(notice.subject, Subject::Component { .. });
         let mut merged = Merge::new(store, keys.iter().map(|k| follow_pk(*k)).collect());
         let mut planned = Planned::default();
         let mut batch: Vec<SubscriberId> = Vec::with_capacity(JOB_SIZE);
         let mut jobs: Vec<Job> = Vec::with_capacity(ENQUEUE_BATCH);
-        while let Some((id, events)) = merged.next().await? {
-            if events & bit == 0 {
+        while let Some((id, events, channel)) = merged.next().await? {
+            if events & bit == 0 || (webhooks_only && channel.as_deref().is_some_and(|c| c != "webhook")) {
                 continue;
             }
             let Ok(id) = id.parse::<SubscriberId>() else { continue };
@@ -147,10 +150,13 @@ impl ChangeHandler for Planner {
 /// One follow-index partition read page by page.
 struct Source {
     pk: String,
-    buffer: VecDeque<(String, i64)>,
+    buffer: VecDeque<Entry>,
     cursor: Option<Cursor>,
     done: bool,
 }
+
+/// One follow-index entry: subscriber id, wanted news, channel kind.
+type Entry = (String, i64, Option<String>);
 
 /// A k-way merge of follow-index partitions by subscriber id, yielding each id once with
 /// the union of its wanted events. Holds at most one page per partition.
@@ -174,7 +180,9 @@ impl<'a> Merge<'a> {
                     .query(Query::partition(source.pk.clone()).limit(INDEX_PAGE).after(source.cursor.take()))
                     .await?;
                 source.buffer.extend(page.items.into_iter().map(|item| {
-                    (item.key.sk, item.attrs.get(FOLLOW_EVENTS_ATTRIBUTE).and_then(Value::as_i64).unwrap_or(0))
+                    let events = item.attrs.get(FOLLOW_EVENTS_ATTRIBUTE).and_then(Value::as_i64).unwrap_or(0);
+                    let channel = item.str(FOLLOW_CHANNEL_ATTRIBUTE).map(str::to_owned);
+                    (item.key.sk, events, channel)
                 }));
                 source.done = page.next.is_none();
                 source.cursor = page.next;
@@ -183,19 +191,22 @@ impl<'a> Merge<'a> {
         Ok(())
     }
 
-    async fn next(&mut self) -> Result<Option<(String, i64)>, StoreError> {
+    async fn next(&mut self) -> Result<Option<Entry>, StoreError> {
         self.fill().await?;
-        let Some(least) = self.sources.iter().filter_map(|s| s.buffer.front().map(|(id, _)| id)).min().cloned() else {
+        let Some(least) = self.sources.iter().filter_map(|s| s.buffer.front().map(|(id, _, _)| id)).min().cloned()
+        else {
             return Ok(None);
         };
         let mut events = 0;
+        let mut channel = None;
         for source in &mut self.sources {
-            if source.buffer.front().is_some_and(|(id, _)| *id == least)
-                && let Some((_, bits)) = source.buffer.pop_front()
+            if source.buffer.front().is_some_and(|(id, _, _)| *id == least)
+                && let Some((_, bits, kind)) = source.buffer.pop_front()
             {
                 events |= bits;
+                channel = channel.or(kind);
             }
         }
-        Ok(Some((least, events)))
+        Ok(Some((least, events, channel)))
     }
 }

@@ -101,8 +101,16 @@ impl StoreQueue {
         let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let mut taken = Vec::new();
         for item in page.items {
-            let Some(data) = item.str("data") else { continue };
-            let job: Job = serde_json::from_str(data).map_err(|e| QueueError::Encode(e.to_string()))?;
+            let job: Job = match item.str("data").map(serde_json::from_str) {
+                Some(Ok(job)) => job,
+                other => {
+                    // A job that cannot be read never will be: dropped loudly, so it
+                    // does not stop the queue behind it.
+                    tracing::error!(key = %item.key.sk, ?other, "an unreadable job in the queue; dropped");
+                    self.store.delete(&item.key, Condition::None).await?;
+                    continue;
+                }
+            };
             let key = Key::new(QUEUE_PK, sort_key(until, job.id));
             if key == item.key {
                 // A zero lease on a job due this very millisecond: nothing to move.

@@ -103,9 +103,11 @@ impl MailTransport for OutboxMailer {
 /// A rate as a token bucket whose burst is a tenth of a second's worth: a full bucket
 /// of a whole second would let the first second send twice the rate.
 pub fn quota(per_second: f64) -> governor::Quota {
-    let rate = NonZeroU32::new(per_second.floor().clamp(1.0, 1_000_000.0) as u32).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(rate.get() / 10).unwrap_or(NonZeroU32::MIN);
-    governor::Quota::per_second(rate).allow_burst(burst)
+    let per_second = per_second.clamp(0.01, 1_000_000.0);
+    let burst = NonZeroU32::new((per_second / 10.0).floor() as u32).unwrap_or(NonZeroU32::MIN);
+    let period = Duration::from_secs_f64(1.0 / per_second);
+    governor::Quota::with_period(period)
+        .map_or_else(|| governor::Quota::per_second(NonZeroU32::MIN), |q| q.allow_burst(burst))
 }
 
 /// Bounds another transport to a rate (messages per second), as the provider's account
@@ -117,7 +119,7 @@ pub struct RateBound<T> {
 }
 
 impl<T> RateBound<T> {
-    /// At most `per_second` sends per second (at least one).
+    /// At most `per_second` sends per second (fractions allowed).
     pub fn new(inner: T, per_second: f64) -> Self {
         Self { inner, limiter: governor::RateLimiter::direct(quota(per_second)) }
     }

@@ -589,9 +589,14 @@ async fn webhooks_hear_of_component_status_changes_in_statuspage_shape() {
 
     // An incident moves the database to a partial outage: the incident goes to everyone
     // following it, the status change to the webhook only.
-    report(&w, &[&w.db]).await;
+    let incident = report(&w, &[&w.db]).await;
     ok(beacon_app::feed::drain(feed.as_ref(), "test", &planner, 100).await);
-    for job in due_jobs(&w).await {
+    let jobs = due_jobs(&w).await;
+    let incident_notice: beacon_domain::NoticeId = incident.updates[0].id.into();
+    let status_jobs: Vec<_> = jobs.iter().filter(|j| j.notice != incident_notice).collect();
+    assert_eq!(status_jobs.len(), 1);
+    assert_eq!(status_jobs[0].subscribers, vec![hook.id], "status news is planned for webhooks only");
+    for job in jobs {
         ok(deliverer.process(&job).await);
     }
     assert_eq!(mail.mails().len(), 1, "people hear of the incident, not of each status move");
@@ -615,7 +620,6 @@ async fn webhooks_hear_of_component_status_changes_in_statuspage_shape() {
     assert_eq!(payload["component"]["status"], "partial_outage");
     assert_eq!(payload["page"]["status_indicator"], "major");
     assert!(payload["meta"]["unsubscribe"].as_str().is_some_and(|u| u.contains("token=")));
-    let _ = hook;
 
     // A manual change of the website's status reaches the other webhook only.
     ok(w.service
@@ -679,4 +683,59 @@ async fn the_widest_change_of_interest_fits_one_transaction(w: World) {
     let refused =
         w.service.update_subscription_by_token(created.manage.expose(), only(&too_many), Events::default()).await;
     assert!(matches!(refused, Err(beacon_app::AppError::Domain(_))), "{refused:?}");
+}
+
+on_both!(a_redelivered_job_neither_hurries_a_retry_nor_revives_a_given_up_delivery);
+async fn a_redelivered_job_neither_hurries_a_retry_nor_revives_a_given_up_delivery(w: World) {
+    let (receiver, base) = receiver().await;
+    receiver.failures.store(1, Ordering::SeqCst);
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let mail = Arc::new(Counting::new(w.outbox.clone()));
+    mail.reject_next.store(1, Ordering::SeqCst);
+    let deliverer = deliverer(&w, mail.clone(), "https://status.acme.example");
+    subscribe(&w, email("gone@example.com"), Interest::Page).await;
+    subscribe(&w, beacon_domain::Channel::Webhook { url: url(&format!("{base}/hook")) }, Interest::Page).await;
+    let incident = report(&w, &[&w.api]).await;
+    ok(planner.plan_change(&reported(&incident)).await);
+    let job = due_jobs(&w).await.remove(0);
+    let first = ok(deliverer.process(&job).await);
+    assert_eq!((first.failed, first.retried), (1, 1), "the mail rejected for good, the webhook to retry: {first:?}");
+    // The same job again at once (SQS delivers at least once): the webhook's next try
+    // is not due yet, and the rejected mail stays given up.
+    let again = ok(deliverer.process(&job).await);
+    assert_eq!((again.sent, again.skipped, again.retried), (0, 1, 1), "{again:?}");
+    assert_eq!(receiver.taken().len(), 1, "no early second try");
+    assert!(mail.mails().is_empty());
+    // When the retry is due, the webhook is tried again and succeeds; the mail never is.
+    later(&w, 60);
+    for job in due_jobs(&w).await {
+        ok(deliverer.process(&job).await);
+    }
+    assert_eq!(receiver.taken().len(), 2);
+    assert!(mail.mails().is_empty());
+}
+
+#[tokio::test]
+async fn following_an_incident_ends_with_its_resolution() {
+    let w = world().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let mail = Arc::new(Counting::new(w.outbox.clone()));
+    let deliverer = deliverer(&w, mail.clone(), "https://status.acme.example");
+    let incident = report(&w, &[&w.api]).await;
+    let (follower, _) =
+        subscribe(&w, email("follow@example.com"), Interest::Incident { incident_id: incident.incident.id }).await;
+    let resolved = ok(w.service.resolve_incident(member(), incident.incident.id, None, None).await);
+    ok(planner
+        .plan_change(&change(ChangeKind::IncidentResolved {
+            incident_id: incident.incident.id,
+            update_id: resolved.update.id,
+            components: vec![],
+            status_changes: vec![],
+        }))
+        .await);
+    for job in due_jobs(&w).await {
+        ok(deliverer.process(&job).await);
+    }
+    assert_eq!(mail.mails().len(), 1, "the follower hears of the resolution");
+    assert!(w.service.subscriber(follower.id).await.is_err(), "and follows no more");
 }

@@ -163,11 +163,13 @@ pub struct Counting<T> {
     pub inner: T,
     pub sent: Mutex<Vec<Mail>>,
     pub fail_next: AtomicUsize,
+    /// Refuse this many sends for good (a rejected message).
+    pub reject_next: AtomicUsize,
 }
 
 impl<T> Counting<T> {
     pub fn new(inner: T) -> Self {
-        Self { inner, sent: Mutex::new(Vec::new()), fail_next: AtomicUsize::new(0) }
+        Self { inner, sent: Mutex::new(Vec::new()), fail_next: AtomicUsize::new(0), reject_next: AtomicUsize::new(0) }
     }
 
     pub fn mails(&self) -> Vec<Mail> {
@@ -178,6 +180,10 @@ impl<T> Counting<T> {
 #[async_trait::async_trait]
 impl<T: MailTransport> MailTransport for Counting<T> {
     async fn send(&self, mail: &Mail) -> Result<(), SendError> {
+        if self.reject_next.load(Ordering::SeqCst) > 0 {
+            self.reject_next.fetch_sub(1, Ordering::SeqCst);
+            return Err(SendError::Rejected("550 no such mailbox".into()));
+        }
         if self.fail_next.load(Ordering::SeqCst) > 0 {
             self.fail_next.fetch_sub(1, Ordering::SeqCst);
             return Err(SendError::Throttled { retry_after: std::time::Duration::from_secs(2) });
