@@ -63,16 +63,8 @@ fn client_address(request: &lambda_http::Request, cdn_secret: Option<&str>) -> O
 /// Subscriptions need a sender; without `BEACON_MAIL_FROM` the public endpoints are off.
 async fn subscriptions(shared: &beacon_store_dynamodb::SdkConfig) -> Result<Option<Subscriptions>, lambda_http::Error> {
     let Some(from) = var("BEACON_MAIL_FROM") else { return Ok(None) };
-    let page_url = var("BEACON_PUBLIC_URL").ok_or("BEACON_PUBLIC_URL is not set")?.trim_end_matches('/').to_owned();
-    let page = PageConfig {
-        id: "beacon".into(),
-        name: var("BEACON_PAGE_NAME").unwrap_or_else(|| "Status".into()),
-        url: page_url.clone(),
-        time_zone: var("BEACON_TIME_ZONE").unwrap_or_else(|| "Etc/UTC".into()),
-        logo_url: None,
-        links: Vec::new(),
-        subscribe_url: Some(format!("{page_url}/subscriptions")),
-    };
+    let page = PageConfig::from_vars(var)?;
+    let page_url = page.url.clone();
     let from = from.parse().map_err(|e| format!("BEACON_MAIL_FROM {from:?}: {e}"))?;
     let mut config = aws_sdk_sesv2::config::Builder::from(shared);
     if let Some(endpoint) = var("BEACON_SES_ENDPOINT") {

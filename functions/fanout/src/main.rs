@@ -18,10 +18,6 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn required(name: &str) -> Result<String, Error> {
-    var(name).ok_or_else(|| format!("{name} is not set").into())
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let filter = var("RUST_LOG")
@@ -53,16 +49,8 @@ async fn main() -> Result<(), Error> {
             let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::from_conf(config.build()), url));
             fanout.planner = Some(Planner::new(service.clone(), queue.clone()));
             if let Some(from) = var("BEACON_MAIL_FROM") {
-                let page_url = required("BEACON_PUBLIC_URL")?.trim_end_matches('/').to_owned();
-                let page = PageConfig {
-                    id: "beacon".into(),
-                    name: var("BEACON_PAGE_NAME").unwrap_or_else(|| "Status".into()),
-                    url: page_url.clone(),
-                    time_zone: var("BEACON_TIME_ZONE").unwrap_or_else(|| "Etc/UTC".into()),
-                    logo_url: None,
-                    links: Vec::new(),
-                    subscribe_url: Some(format!("{page_url}/subscriptions")),
-                };
+                let page = PageConfig::from_vars(var)?;
+                let page_url = page.url.clone();
                 let from = from.parse().map_err(|e| format!("BEACON_MAIL_FROM {from:?}: {e}"))?;
                 let messages = MessageConfig { page, api_url: page_url, from };
                 let mut config = aws_sdk_sesv2::config::Builder::from(&shared);

@@ -28,15 +28,7 @@ async fn main() -> Result<(), Error> {
         .init();
     let table = env("BEACON_DYNAMODB_TABLE")?;
     let bucket = env("BEACON_SITE_BUCKET")?;
-    let page = PageConfig {
-        id: "beacon".into(),
-        name: std::env::var("BEACON_PAGE_NAME").unwrap_or_else(|_| "Status".into()),
-        url: env("BEACON_PUBLIC_URL")?.trim_end_matches('/').to_owned(),
-        time_zone: std::env::var("BEACON_TIME_ZONE").unwrap_or_else(|_| "Etc/UTC".into()),
-        logo_url: None,
-        links: Vec::new(),
-        subscribe_url: std::env::var("BEACON_SUBSCRIBE_URL").ok(),
-    };
+    let page = PageConfig::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
     // Endpoints are only set to run the function against a local AWS-API server (tests
     // under `cargo lambda watch`); S3 is then addressed by path, not by host name.
     let dynamodb_endpoint = std::env::var("BEACON_DYNAMODB_ENDPOINT").ok();

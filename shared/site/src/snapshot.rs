@@ -18,6 +18,24 @@ pub struct PageConfig {
     pub subscribe_url: Option<String>,
 }
 
+impl PageConfig {
+    /// The page as a function's environment describes it: `BEACON_PUBLIC_URL`
+    /// (required), `BEACON_PAGE_NAME`, `BEACON_TIME_ZONE`, `BEACON_SUBSCRIBE_URL`. Read
+    /// through `var`, so this crate touches no process state.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let url = var("BEACON_PUBLIC_URL").ok_or("BEACON_PUBLIC_URL is not set")?;
+        Ok(Self {
+            id: "beacon".into(),
+            name: var("BEACON_PAGE_NAME").unwrap_or_else(|| "Status".into()),
+            url: url.trim_end_matches('/').to_owned(),
+            time_zone: var("BEACON_TIME_ZONE").unwrap_or_else(|| "Etc/UTC".into()),
+            logo_url: None,
+            links: Vec::new(),
+            subscribe_url: var("BEACON_SUBSCRIBE_URL"),
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageLink {
     pub label: String,
@@ -74,5 +92,22 @@ impl Snapshot {
 
     pub fn open_incidents(&self) -> impl Iterator<Item = &IncidentRecord> {
         self.incidents.iter().filter(|r| r.incident.status.is_open())
+    }
+}
+
+#[cfg(test)]
+mod page_config_tests {
+    use super::PageConfig;
+
+    #[test]
+    fn a_page_from_variables_needs_its_address_and_defaults_the_rest() {
+        assert!(PageConfig::from_vars(|_| None).is_err());
+        let page = PageConfig::from_vars(|name| (name == "BEACON_PUBLIC_URL").then(|| "https://s.example/".to_owned()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (page.url.as_str(), page.name.as_str(), page.time_zone.as_str()),
+            ("https://s.example", "Status", "Etc/UTC")
+        );
+        assert_eq!(page.subscribe_url, None);
     }
 }
