@@ -283,6 +283,7 @@ pub struct IncidentQuery {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    /// 1 to 200, default 50.
     pub limit: Option<usize>,
     pub cursor: Option<String>,
 }

@@ -56,6 +56,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A query string of the wrong shape is a 422 naming the problem, as a body would be.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e| Problem::invalid(vec![FieldError::new("query", e.body_text())]))
+    }
+}
+
 /// The authenticated caller. 401 without a live token.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Caller);

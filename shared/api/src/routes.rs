@@ -2,11 +2,11 @@
 
 use crate::ApiState;
 use crate::dto::*;
-use crate::extract::{ApiJson, Authenticated, etag, if_match};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, etag, if_match};
 use crate::idempotent::idempotent;
 use crate::problem::Problem;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use beacon_app::{
@@ -236,10 +236,9 @@ pub async fn delete_group(
 pub async fn list_incidents(
     State(state): State<ApiState>,
     auth: Authenticated,
-    query: Result<Query<IncidentQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<IncidentQuery>,
 ) -> ApiResult {
     auth.require(Role::Viewer)?;
-    let Query(q) = query.map_err(|e| invalid(vec![FieldError::new("query", e.body_text())]))?;
     let mut errors = Vec::new();
     let state_filter = match q.state.as_deref() {
         None | Some("all") => IncidentState::All,
@@ -624,13 +623,8 @@ pub async fn revoke_token(State(state): State<ApiState>, auth: Authenticated, Pa
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "team", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, description = "Changes outside incidents, newest first", body = AuditPage)))]
-pub async fn audit(
-    State(state): State<ApiState>,
-    auth: Authenticated,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+pub async fn audit(State(state): State<ApiState>, auth: Authenticated, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult {
     auth.require(Role::Admin)?;
-    let Query(q) = query.map_err(|e| invalid(vec![FieldError::new("query", e.body_text())]))?;
     let page = state.service.audit_log(cursor(q.cursor), limit(q.limit)).await?;
     Ok(Json(AuditPage { items: page.items, next_cursor: page.next.map(|c| c.as_str().to_owned()) }).into_response())
 }

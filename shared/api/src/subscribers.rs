@@ -3,11 +3,12 @@
 //! export and import. Admins only: subscriber data is personal.
 
 use crate::ApiState;
-use crate::extract::{ApiJson, Authenticated, if_match};
+use crate::dto::PageQuery;
+use crate::extract::{ApiJson, ApiQuery, Authenticated, if_match};
 use crate::problem::Problem;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use beacon_app::subscribers::{DeliveryAttempt, parse_channel};
@@ -127,15 +128,6 @@ pub struct DeliveryPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    /// 1 to 200, default 50.
-    pub limit: Option<usize>,
-    pub cursor: Option<String>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportReport {
     pub created: usize,
@@ -180,10 +172,9 @@ fn allow_plain_http(state: &ApiState) -> bool {
 pub async fn list_subscribers(
     State(state): State<ApiState>,
     auth: Authenticated,
-    query: Result<Query<SubscriberQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<SubscriberQuery>,
 ) -> ApiResult {
     auth.require(Role::Admin)?;
-    let Query(q) = query.map_err(|e| Problem::invalid(vec![FieldError::new("query", e.body_text())]))?;
     let f = filter(q.state.as_deref(), q.channel.as_deref())?;
     let page = state.service.subscribers(f, q.cursor.map(Cursor::from_token), q.limit.unwrap_or(50)).await?;
     Ok(Json(SubscriberPage {
@@ -198,10 +189,9 @@ pub async fn list_subscribers(
 pub async fn count_subscribers(
     State(state): State<ApiState>,
     auth: Authenticated,
-    query: Result<Query<SubscriberQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<SubscriberQuery>,
 ) -> ApiResult {
     auth.require(Role::Admin)?;
-    let Query(q) = query.map_err(|e| Problem::invalid(vec![FieldError::new("query", e.body_text())]))?;
     let f = filter(q.state.as_deref(), q.channel.as_deref())?;
     Ok(Json(Count { count: state.service.count_subscribers(f).await? }).into_response())
 }
@@ -296,10 +286,9 @@ pub async fn deliveries(
     State(state): State<ApiState>,
     auth: Authenticated,
     Path(raw): Path<String>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult {
     auth.require(Role::Admin)?;
-    let Query(q) = query.map_err(|e| Problem::invalid(vec![FieldError::new("query", e.body_text())]))?;
     let page = state
         .service
         .delivery_log(subscriber_id(&raw)?, q.cursor.map(Cursor::from_token), q.limit.unwrap_or(50))
