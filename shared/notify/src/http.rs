@@ -117,8 +117,16 @@ fn check_ip(ip: IpAddr, policy: OutboundPolicy) -> Result<(), SendError> {
 /// The resolver that is the guard: a name resolving to any refused address is refused
 /// as a whole (a mix of public and private answers is a rebinding attempt).
 #[derive(Debug)]
-struct GuardedResolver {
+pub struct GuardedResolver {
     policy: OutboundPolicy,
+}
+
+impl GuardedResolver {
+    /// A resolver refusing what `policy` refuses: hand it to any reqwest client that
+    /// reaches user-given addresses (webhooks, probes).
+    pub fn new(policy: OutboundPolicy) -> Self {
+        Self { policy }
+    }
 }
 
 impl Resolve for GuardedResolver {
@@ -155,7 +163,7 @@ impl GuardedHttp {
             .timeout(DELIVERY_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
+            .dns_resolver(Arc::new(GuardedResolver::new(policy)))
             .user_agent(concat!("Beacon-Notifications/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("building the HTTP client: {e}"))?;
