@@ -218,17 +218,17 @@ pub async fn run_http(check: &HttpCheck, policy: OutboundPolicy) -> ProbeResult 
         result.message = Some(format!("status {status} is not an expected one"));
         return result;
     }
-    if let (Some(rule), Some(body)) = (&check.keyword, body) {
-        if body.contains(&rule.text) != rule.present {
-            result.outcome = Outcome::Down;
-            result.error = Some(ErrorClass::Keyword);
-            result.message = Some(if rule.present {
-                format!("the body does not contain {:?}", rule.text)
-            } else {
-                format!("the body contains {:?}", rule.text)
-            });
-            return result;
-        }
+    if let (Some(rule), Some(body)) = (&check.keyword, body)
+        && body.contains(&rule.text) != rule.present
+    {
+        result.outcome = Outcome::Down;
+        result.error = Some(ErrorClass::Keyword);
+        result.message = Some(if rule.present {
+            format!("the body does not contain {:?}", rule.text)
+        } else {
+            format!("the body contains {:?}", rule.text)
+        });
+        return result;
     }
     if check.degraded_after.is_some_and(|limit| latency > limit) {
         result.outcome = Outcome::Degraded;
