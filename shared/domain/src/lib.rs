@@ -11,6 +11,7 @@ mod error;
 mod ids;
 mod incident;
 mod member;
+mod monitor;
 mod page;
 mod subscriber;
 mod template;
@@ -29,6 +30,7 @@ pub use incident::{
     IncidentSource, IncidentStatus, MAX_AFFECTED_COMPONENTS, NewIncident, NewUpdate, PublicUpdate, Transition,
 };
 pub use member::{Member, Role};
+pub use monitor::{CheckOutcome, MonitorState, RoundVerdict, Step, Thresholds, round_verdict};
 pub use page::{PageIndicator, PageStatus};
 pub use subscriber::{
     CONFIRMATION_WINDOW_SECONDS, Channel, ChannelKind, EndpointUrl, Events, FollowKey, Interest, MANAGE_TOKENS_KEPT,
