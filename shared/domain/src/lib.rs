@@ -30,7 +30,10 @@ pub use incident::{
     IncidentSource, IncidentStatus, MAX_AFFECTED_COMPONENTS, NewIncident, NewUpdate, PublicUpdate, Transition,
 };
 pub use member::{Member, Role};
-pub use monitor::{CheckOutcome, MonitorState, RoundVerdict, Step, Thresholds, round_verdict};
+pub use monitor::{
+    CheckOutcome, MAX_INTERVAL_SECONDS, MAX_REGIONS, MIN_INTERVAL_SECONDS, MonitorKind, MonitorState,
+    MonitoredComponent, RoundVerdict, Step, Thresholds, round_verdict, validate_monitor,
+};
 pub use page::{PageIndicator, PageStatus};
 pub use subscriber::{
     CONFIRMATION_WINDOW_SECONDS, Channel, ChannelKind, EndpointUrl, Events, FollowKey, Interest, MANAGE_TOKENS_KEPT,

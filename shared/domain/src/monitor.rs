@@ -225,3 +225,252 @@ mod tests {
         }
     }
 }
+
+/// What a monitor checks.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MonitorKind {
+    /// An HTTP(S) request: the status must be expected, an optional keyword present (or
+    /// absent), and an answer slower than `degraded_after_ms` is degraded.
+    Http {
+        /// http or https: sites served over plain HTTP are monitored too.
+        url: String,
+        #[serde(default = "get")]
+        method: String,
+        #[serde(default)]
+        headers: Vec<(String, String)>,
+        #[serde(default)]
+        body: Option<String>,
+        /// Accepted status codes as inclusive ranges; 200–399 by default.
+        #[serde(default = "ok_statuses")]
+        expected: Vec<(u16, u16)>,
+        #[serde(default = "default_timeout")]
+        timeout_ms: u32,
+        #[serde(default)]
+        follow_redirects: bool,
+        #[serde(default)]
+        keyword: Option<String>,
+        /// With `keyword`: `true` it must be present, `false` absent.
+        #[serde(default = "yes")]
+        keyword_present: bool,
+        #[serde(default)]
+        degraded_after_ms: Option<u32>,
+    },
+    /// A TLS certificate: invalid or expired is down, expiring within `warn_days` degraded.
+    Tls {
+        host: String,
+        port: u16,
+        #[serde(default = "warn_days")]
+        warn_days: u16,
+    },
+    /// A TCP connection.
+    Tcp {
+        host: String,
+        port: u16,
+        #[serde(default = "default_timeout")]
+        timeout_ms: u32,
+    },
+    /// The team's job calls a secret URL; no call within the interval plus grace is down.
+    Heartbeat {
+        #[serde(default = "grace")]
+        grace_seconds: u32,
+    },
+}
+
+fn get() -> String {
+    "GET".into()
+}
+fn ok_statuses() -> Vec<(u16, u16)> {
+    vec![(200, 399)]
+}
+fn default_timeout() -> u32 {
+    10_000
+}
+fn yes() -> bool {
+    true
+}
+fn warn_days() -> u16 {
+    14
+}
+fn grace() -> u32 {
+    60
+}
+
+/// The component status a monitor's outcome imposes on one component.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitoredComponent {
+    pub id: crate::ComponentId,
+    #[serde(default = "major")]
+    pub down: crate::ComponentStatus,
+    #[serde(default = "degraded")]
+    pub degraded: crate::ComponentStatus,
+}
+
+fn major() -> crate::ComponentStatus {
+    crate::ComponentStatus::MajorOutage
+}
+fn degraded() -> crate::ComponentStatus {
+    crate::ComponentStatus::DegradedPerformance
+}
+
+/// Interval bounds, in seconds.
+pub const MIN_INTERVAL_SECONDS: u32 = 30;
+pub const MAX_INTERVAL_SECONDS: u32 = 3600;
+/// Regions a monitor may run from at most.
+pub const MAX_REGIONS: usize = 10;
+
+/// Checks a monitor's settings: kind, interval, regions (from those the deployment
+/// runs), thresholds and components; every problem at once.
+pub fn validate_monitor(
+    kind: &MonitorKind,
+    interval_seconds: u32,
+    regions: &[String],
+    known_regions: &[String],
+    thresholds: Thresholds,
+    components: &[MonitoredComponent],
+) -> Result<(), Vec<crate::FieldError>> {
+    use crate::FieldError;
+    let mut errors = Vec::new();
+    if !(MIN_INTERVAL_SECONDS..=MAX_INTERVAL_SECONDS).contains(&interval_seconds) {
+        errors.push(FieldError::new(
+            "interval_seconds",
+            format!("the interval must be {MIN_INTERVAL_SECONDS} to {MAX_INTERVAL_SECONDS} seconds"),
+        ));
+    }
+    if regions.is_empty() || regions.len() > MAX_REGIONS {
+        errors.push(FieldError::new("regions", format!("choose 1 to {MAX_REGIONS} regions")));
+    }
+    for region in regions {
+        if !known_regions.contains(region) {
+            errors.push(FieldError::new(
+                "regions",
+                format!("{region:?} is not a region probes run in; known: {}", known_regions.join(", ")),
+            ));
+        }
+    }
+    for (name, value) in [("confirm_after", thresholds.confirm_after), ("recover_after", thresholds.recover_after)] {
+        if !(1..=20).contains(&value) {
+            errors.push(FieldError::new(name, format!("{name} must be 1 to 20 rounds")));
+        }
+    }
+    if components.len() > crate::MAX_AFFECTED_COMPONENTS {
+        errors.push(FieldError::new("components", format!("at most {} components", crate::MAX_AFFECTED_COMPONENTS)));
+    }
+    let host_error = |host: &str| -> Option<FieldError> {
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && url::Host::parse(host).is_ok()
+            && !host.contains(['/', ':', '@', ' '])
+            || host.parse::<std::net::IpAddr>().is_ok();
+        (!valid).then(|| FieldError::new("host", format!("{host:?} is not a host name or address")))
+    };
+    match kind {
+        MonitorKind::Http { url, method, expected, timeout_ms, keyword, headers, .. } => {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => {
+                    if !u.username().is_empty() || u.password().is_some() {
+                        errors.push(FieldError::new("url", "put credentials in headers, not in the url"));
+                    }
+                }
+                Ok(_) => errors.push(FieldError::new("url", "the url must be http or https with a host")),
+                Err(e) => errors.push(FieldError::new("url", format!("the url is not valid: {e}"))),
+            }
+            if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str()) {
+                errors.push(FieldError::new("method", format!("{method:?} is not an HTTP method probes use")));
+            }
+            if expected.is_empty() || expected.iter().any(|(a, b)| a > b || *a < 100 || *b > 599) {
+                errors.push(FieldError::new("expected", "expected statuses are ranges within 100 to 599"));
+            }
+            if !(1_000..=30_000).contains(timeout_ms) {
+                errors.push(FieldError::new("timeout_ms", "the timeout must be 1,000 to 30,000 ms"));
+            }
+            if keyword.as_ref().is_some_and(|k| k.is_empty() || k.len() > 1_000) {
+                errors.push(FieldError::new("keyword", "a keyword is 1 to 1,000 characters"));
+            }
+            if headers.len() > 20 || headers.iter().any(|(n, v)| n.is_empty() || n.len() > 200 || v.len() > 4_000) {
+                errors.push(FieldError::new(
+                    "headers",
+                    "at most 20 headers, names 1 to 200 and values up to 4,000 characters",
+                ));
+            }
+        }
+        MonitorKind::Tls { host, port, warn_days } => {
+            errors.extend(host_error(host));
+            if *port == 0 {
+                errors.push(FieldError::new("port", "the port must be 1 to 65535"));
+            }
+            if !(1..=365).contains(warn_days) {
+                errors.push(FieldError::new("warn_days", "warn 1 to 365 days before expiry"));
+            }
+        }
+        MonitorKind::Tcp { host, port, timeout_ms } => {
+            errors.extend(host_error(host));
+            if *port == 0 {
+                errors.push(FieldError::new("port", "the port must be 1 to 65535"));
+            }
+            if !(1_000..=30_000).contains(timeout_ms) {
+                errors.push(FieldError::new("timeout_ms", "the timeout must be 1,000 to 30,000 ms"));
+            }
+        }
+        MonitorKind::Heartbeat { grace_seconds } => {
+            if *grace_seconds > 86_400 {
+                errors.push(FieldError::new("grace_seconds", "the grace is at most a day"));
+            }
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+
+    fn regions() -> Vec<String> {
+        vec!["eu-west-1".into(), "us-east-1".into()]
+    }
+
+    fn http() -> MonitorKind {
+        serde_json::from_value(serde_json::json!({"kind": "http", "url": "https://example.com/health"}))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn defaults_fill_an_http_monitor() {
+        match http() {
+            MonitorKind::Http { method, expected, timeout_ms, keyword_present, .. } => {
+                assert_eq!(
+                    (method.as_str(), expected, timeout_ms, keyword_present),
+                    ("GET", vec![(200, 399)], 10_000, true)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(validate_monitor(&http(), 60, &regions()[..1], &regions(), Thresholds::default(), &[]).is_ok());
+        let ftp: MonitorKind = serde_json::from_value(serde_json::json!({"kind": "http", "url": "ftp://example.com/"}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let errors = validate_monitor(&ftp, 60, &regions()[..1], &regions(), Thresholds::default(), &[]).err();
+        assert_eq!(errors.map(|e| e[0].field.clone()).as_deref(), Some("url"));
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let kind = MonitorKind::Tcp { host: "bad host/".into(), port: 0, timeout_ms: 10 };
+        let errors = validate_monitor(
+            &kind,
+            5,
+            &["mars-1".into()],
+            &regions(),
+            Thresholds { confirm_after: 0, recover_after: 30 },
+            &[],
+        )
+        .err()
+        .unwrap_or_default();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec!["interval_seconds", "regions", "confirm_after", "recover_after", "host", "port", "timeout_ms"]
+        );
+    }
+}
