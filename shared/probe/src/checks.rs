@@ -370,3 +370,67 @@ pub fn heartbeat(
         format!("no heartbeat for {} s past its deadline", late.as_secs()),
     )
 }
+
+/// Runs the check a monitor describes (heartbeats are judged from their calls, with
+/// [`heartbeat`], not probed). `roots` replaces the public roots for TLS (tests).
+pub async fn run_monitor(
+    kind: &beacon_domain::MonitorKind,
+    policy: OutboundPolicy,
+    now: Timestamp,
+    roots: Option<Arc<rustls::RootCertStore>>,
+) -> Option<ProbeResult> {
+    use beacon_domain::MonitorKind;
+    Some(match kind {
+        MonitorKind::Http {
+            url,
+            method,
+            headers,
+            body,
+            expected,
+            timeout_ms,
+            follow_redirects,
+            keyword,
+            keyword_present,
+            degraded_after_ms,
+        } => {
+            let check = HttpCheck {
+                method: method.clone(),
+                url: url.clone(),
+                headers: headers.clone(),
+                body: body.clone(),
+                expected: Expected(expected.clone()),
+                timeout: Duration::from_millis(u64::from(*timeout_ms)),
+                follow_redirects: *follow_redirects,
+                keyword: keyword.clone().map(|text| Keyword { text, present: *keyword_present }),
+                degraded_after: degraded_after_ms.map(|ms| Duration::from_millis(u64::from(ms))),
+            };
+            run_http(&check, policy).await
+        }
+        MonitorKind::Tls { host, port, warn_days } => {
+            let check = TlsCheck {
+                host: host.clone(),
+                port: *port,
+                timeout: Duration::from_secs(10),
+                warn_within: SignedDuration::from_hours(24 * i64::from(*warn_days)),
+                roots,
+            };
+            run_tls(&check, policy, now).await
+        }
+        MonitorKind::Tcp { host, port, timeout_ms } => {
+            let check =
+                TcpCheck { host: host.clone(), port: *port, timeout: Duration::from_millis(u64::from(*timeout_ms)) };
+            run_tcp(&check, policy).await
+        }
+        MonitorKind::Heartbeat { .. } => return None,
+    })
+}
+
+impl From<Outcome> for beacon_domain::CheckOutcome {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Up => Self::Up,
+            Outcome::Degraded => Self::Degraded,
+            Outcome::Down => Self::Down,
+        }
+    }
+}

@@ -16,6 +16,6 @@
 mod checks;
 
 pub use checks::{
-    ErrorClass, Expected, HttpCheck, Keyword, Outcome, ProbeResult, TcpCheck, TlsCheck, heartbeat, run_http, run_tcp,
-    run_tls,
+    ErrorClass, Expected, HttpCheck, Keyword, Outcome, ProbeResult, TcpCheck, TlsCheck, heartbeat, run_http,
+    run_monitor, run_tcp, run_tls,
 };

@@ -235,3 +235,23 @@ mod tls {
         assert_eq!((stranger.outcome, stranger.error), (Outcome::Down, Some(ErrorClass::Tls)), "{stranger:?}");
     }
 }
+
+#[tokio::test]
+async fn a_monitors_settings_run_as_its_check() {
+    let mode = Arc::new(AtomicU8::new(HEALTHY));
+    let base = target(mode.clone()).await;
+    let kind: beacon_domain::MonitorKind = ok(serde_json::from_value(serde_json::json!({
+        "kind": "http", "url": format!("{base}/health"), "keyword": "status: ok", "degraded_after_ms": 200
+    })));
+    let up = beacon_probe::run_monitor(&kind, DEV, Timestamp::now(), None).await.unwrap_or_else(|| panic!("a result"));
+    assert_eq!(beacon_domain::CheckOutcome::from(up.outcome), beacon_domain::CheckOutcome::Up);
+    mode.store(NO_KEYWORD, Ordering::SeqCst);
+    let down =
+        beacon_probe::run_monitor(&kind, DEV, Timestamp::now(), None).await.unwrap_or_else(|| panic!("a result"));
+    assert_eq!((down.outcome, down.error), (Outcome::Down, Some(ErrorClass::Keyword)));
+    let heartbeat: beacon_domain::MonitorKind = ok(serde_json::from_value(serde_json::json!({"kind": "heartbeat"})));
+    assert!(
+        beacon_probe::run_monitor(&heartbeat, DEV, Timestamp::now(), None).await.is_none(),
+        "heartbeats are not probed"
+    );
+}
