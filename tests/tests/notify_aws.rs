@@ -22,41 +22,29 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), ulid::Ulid::new().to_string().to_lowercase())
 }
 
-fn credentials() -> Credentials {
-    Credentials::new("test", "test", None, None, "tests")
+/// One AWS configuration for every client: the moto server, throwaway credentials.
+fn moto() -> aws_types::SdkConfig {
+    aws_types::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(beacon_tests::moto_url())
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "tests",
+        )))
+        .http_client(beacon_store_dynamodb::https_client())
+        .build()
 }
 
 fn ses() -> aws_sdk_sesv2::Client {
-    aws_sdk_sesv2::Client::from_conf(
-        aws_sdk_sesv2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(beacon_tests::moto_url())
-            .credentials_provider(credentials())
-            .build(),
-    )
+    aws_sdk_sesv2::Client::new(&moto())
 }
 
 fn sqs() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(beacon_tests::moto_url())
-            .credentials_provider(credentials())
-            .build(),
-    )
+    aws_sdk_sqs::Client::new(&moto())
 }
 
 fn events() -> aws_sdk_eventbridge::Client {
-    aws_sdk_eventbridge::Client::from_conf(
-        aws_sdk_eventbridge::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(beacon_tests::moto_url())
-            .credentials_provider(credentials())
-            .build(),
-    )
+    aws_sdk_eventbridge::Client::new(&moto())
 }
 
 /// A sender domain of its own, verified on moto.

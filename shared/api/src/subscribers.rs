@@ -48,11 +48,11 @@ pub struct SubscriberView {
     pub version: u64,
 }
 
+/// The target as listings show it: chat webhook URLs redacted.
 fn target(channel: &Channel) -> String {
     match channel {
-        Channel::Email { address } => address.to_string(),
-        Channel::Webhook { url } => url.to_string(),
         Channel::Slack { url } | Channel::Teams { url } | Channel::Discord { url } => url.redacted(),
+        other => full_target(other),
     }
 }
 
@@ -163,10 +163,6 @@ fn subscriber_id(raw: &str) -> Result<SubscriberId, Problem> {
     raw.parse().map_err(|_| Problem::not_found(format!("subscriber {raw} does not exist")))
 }
 
-fn allow_plain_http(state: &ApiState) -> bool {
-    state.allow_plain_http
-}
-
 #[utoipa::path(get, path = "/api/v1/subscribers", tag = "subscribers", security(("bearer" = [])), params(SubscriberQuery),
     responses((status = 200, description = "Subscribers in creation order", body = SubscriberPage), (status = 403, description = "Admins only", body = Problem)))]
 pub async fn list_subscribers(
@@ -198,7 +194,7 @@ pub async fn count_subscribers(
 
 fn new_subscriber(state: &ApiState, body: CreateSubscriber) -> Result<NewSubscriber, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let channel = parse_channel(body.kind, &body.target, allow_plain_http(state))
+    let channel = parse_channel(body.kind, &body.target, state.allow_plain_http)
         .map_err(|e| errors.push(FieldError::new("target", e.message)))
         .ok();
     let contact = match body.contact.as_deref().filter(|c| !c.trim().is_empty()) {
@@ -388,7 +384,7 @@ fn parse_row(state: &ApiState, row: &csv::StringRecord, columns: &csv::StringRec
         return Err("an unconfirmed subscription is not imported; it must subscribe and confirm itself".into());
     }
     let kind: ChannelKind = if get("kind").is_empty() { ChannelKind::Email } else { get("kind").parse()? };
-    let channel = parse_channel(kind, get("target"), allow_plain_http(state)).map_err(|e| e.message)?;
+    let channel = parse_channel(kind, get("target"), state.allow_plain_http).map_err(|e| e.message)?;
     let ids = |raw: &str, what: &str| -> Result<Vec<String>, String> {
         Ok(raw.split_whitespace().map(str::to_owned).collect::<Vec<_>>()).and_then(|v| {
             if v.iter().all(|s| s.len() == 26) { Ok(v) } else { Err(format!("{what} must be ids separated by spaces")) }

@@ -488,12 +488,11 @@ mod tests {
         assert!(none.validate().is_err());
     }
 
-    #[test]
-    fn ten_failures_quarantine_a_webhook_but_never_an_email() {
+    fn active(channel: Channel) -> Subscriber {
         let at = Timestamp::UNIX_EPOCH;
-        let mut hook = Subscriber {
+        Subscriber {
             id: SubscriberId::new(Ulid(1)),
-            channel: Channel::Webhook { url: EndpointUrl::parse("https://example.com/hook", false).expect("valid") },
+            channel,
             interest: Interest::Page,
             events: Events::default(),
             state: SubscriberState::Active,
@@ -506,9 +505,15 @@ mod tests {
             confirmed_at: Some(at),
             updated_at: at,
             version: 1,
-        };
-        let mut email = hook.clone();
-        email.channel = Channel::Email { address: Email::parse("a@example.com").expect("valid") };
+        }
+    }
+
+    #[test]
+    fn ten_failures_quarantine_a_webhook_but_never_an_email() {
+        let at = Timestamp::UNIX_EPOCH;
+        let mut hook =
+            active(Channel::Webhook { url: EndpointUrl::parse("https://example.com/hook", false).expect("valid") });
+        let mut email = active(Channel::Email { address: Email::parse("a@example.com").expect("valid") });
         for _ in 0..9 {
             assert!(!hook.record_failure(at));
         }
@@ -522,23 +527,7 @@ mod tests {
 
     #[test]
     fn manage_tokens_keep_the_newest_three() {
-        let at = Timestamp::UNIX_EPOCH;
-        let mut s = Subscriber {
-            id: SubscriberId::new(Ulid(1)),
-            channel: Channel::Email { address: Email::parse("a@example.com").expect("valid") },
-            interest: Interest::Page,
-            events: Events::default(),
-            state: SubscriberState::Active,
-            contact: None,
-            manage_token_hashes: vec![],
-            confirm_token_hash: None,
-            signing_secret: None,
-            consecutive_failures: 0,
-            created_at: at,
-            confirmed_at: None,
-            updated_at: at,
-            version: 1,
-        };
+        let mut s = active(Channel::Email { address: Email::parse("a@example.com").expect("valid") });
         for h in ["a", "b", "c", "d"] {
             s.add_manage_token(h.into());
         }

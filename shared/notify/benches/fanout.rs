@@ -37,6 +37,21 @@ fn member() -> Actor {
     Actor::Member { id: MemberId::new(ulid::Ulid::new()) }
 }
 
+/// The change record of a freshly reported incident, as the feed would carry it.
+fn reported(detail: &beacon_app::IncidentDetail) -> Change {
+    Change {
+        id: ChangeId::new(ulid::Ulid::new()),
+        at: jiff::Timestamp::now(),
+        actor: Actor::System,
+        kind: ChangeKind::IncidentReported {
+            incident_id: detail.incident.id,
+            update_id: detail.updates[0].id,
+            components: detail.incident.components.iter().map(|c| c.id).collect(),
+            status_changes: vec![],
+        },
+    }
+}
+
 /// Peak resident memory of this process so far, in MiB.
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -84,18 +99,7 @@ async fn seed(dir: &std::path::Path, n: usize) -> (Change, Duration) {
             )
             .await,
     );
-    let change = Change {
-        id: ChangeId::new(ulid::Ulid::new()),
-        at: jiff::Timestamp::now(),
-        actor: Actor::System,
-        kind: ChangeKind::IncidentReported {
-            incident_id: detail.incident.id,
-            update_id: detail.updates[0].id,
-            components: vec![api.id],
-            status_changes: vec![],
-        },
-    };
-    (change, started.elapsed())
+    (reported(&detail), started.elapsed())
 }
 
 /// The child: plans the change in `dir` and prints `recipients seconds peak_mib`.
@@ -211,17 +215,7 @@ async fn delivery(n: usize, bound: Option<f64>) -> (f64, usize) {
             )
             .await,
     );
-    let change = Change {
-        id: ChangeId::new(ulid::Ulid::new()),
-        at: jiff::Timestamp::now(),
-        actor: Actor::System,
-        kind: ChangeKind::IncidentReported {
-            incident_id: detail.incident.id,
-            update_id: detail.updates[0].id,
-            components: vec![],
-            status_changes: vec![],
-        },
-    };
+    let change = reported(&detail);
     let queue = StoreQueue::new(store.clone(), clock.clone());
     must(Planner::new(service.clone(), Arc::new(queue.clone())).plan_change(&change).await);
     let outbox = OutboxMailer::new(dir.path().join("outbox"));

@@ -122,14 +122,6 @@ impl Deliverer {
         Self { service, queue, mail, http, config, notices: Mutex::new(HashMap::new()) }
     }
 
-    pub fn config(&self) -> &MessageConfig {
-        &self.config
-    }
-
-    pub fn mail(&self) -> &Arc<dyn MailTransport> {
-        &self.mail
-    }
-
     async fn notice(&self, id: NoticeId) -> Result<Option<Arc<Notice>>, DeliverError> {
         if let Some(n) = self.notices.lock().ok().and_then(|m| m.get(&id).cloned()) {
             return Ok(Some(n));

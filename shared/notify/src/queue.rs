@@ -139,24 +139,6 @@ impl StoreQueue {
     pub async fn ack(&self, leased: &Leased) -> Result<(), QueueError> {
         self.store.delete(&leased.lease, Condition::None).await.map_err(Into::into)
     }
-
-    /// How many jobs wait (due or not); for tests and the runner's log.
-    pub async fn len(&self) -> Result<usize, QueueError> {
-        let mut query = Query::partition(QUEUE_PK).limit(1000);
-        let mut n = 0;
-        loop {
-            let page = self.store.query(query.clone()).await?;
-            n += page.items.len();
-            match page.next {
-                Some(next) => query.cursor = Some(next),
-                None => return Ok(n),
-            }
-        }
-    }
-
-    pub async fn is_empty(&self) -> Result<bool, QueueError> {
-        Ok(self.store.query(Query::partition(QUEUE_PK).limit(1)).await?.items.is_empty())
-    }
 }
 
 #[async_trait::async_trait]
