@@ -39,6 +39,8 @@ pub struct EditIncident {
     pub title: Option<String>,
     pub impact: Option<Impact>,
     pub components: Vec<ComponentEdit>,
+    /// Off: take a monitor's incident over, so its recovery no longer resolves it.
+    pub auto_resolve: Option<bool>,
 }
 
 /// An incident with its public updates in posting order.
@@ -185,7 +187,12 @@ impl Service {
         input: EditIncident,
     ) -> AppResult<Incident> {
         let title = input.title.as_deref().map(Title::parse).transpose()?;
-        let edit = IncidentEdit { title, impact: input.impact, components: input.components };
+        let edit = IncidentEdit {
+            title,
+            impact: input.impact,
+            components: input.components,
+            auto_resolve: input.auto_resolve,
+        };
         let outcome = self
             .mutate_incident(&actor, id, expected_version, |incident, stamp| incident.edit(edit.clone(), stamp))
             .await?;
@@ -229,7 +236,7 @@ impl Service {
     }
 
     /// Everything one incident operation writes, as one transaction.
-    async fn outcome_writes(
+    pub(crate) async fn outcome_writes(
         &self,
         before: Option<&Incident>,
         outcome: &IncidentOutcome,
@@ -253,12 +260,8 @@ impl Service {
             let key = Key::new(&pk, format!("{}{}", repo::COMMENT_PREFIX, comment.id));
             writes.push(Write::Put { item: repo::record(key, "comment", comment)?, condition: Condition::NotExists });
         }
-        if let Some(first) = outcome.entries.first() {
-            let key = Key::new(&pk, format!("{}{}", repo::ENTRIES_PREFIX, first.id));
-            writes.push(Write::Put {
-                item: repo::record(key, "timeline", &outcome.entries)?,
-                condition: Condition::NotExists,
-            });
+        if !outcome.entries.is_empty() {
+            writes.push(repo::entries_write(after.id, &outcome.entries)?);
         }
         let before_imposed: Vec<_> = before.map(|b| b.imposed().collect()).unwrap_or_default();
         let after_imposed: Vec<_> = after.imposed().collect();

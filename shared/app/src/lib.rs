@@ -14,6 +14,7 @@ pub mod feed;
 mod idempotency;
 mod incidents;
 mod members;
+pub mod monitors;
 pub mod repo;
 mod service;
 pub mod subscribers;
@@ -29,6 +30,7 @@ pub use incidents::{
     EditIncident, IncidentDetail, IncidentFilter, IncidentState, PostUpdate, Posted, PublicState, ReportIncident,
 };
 pub use members::{MemberPatch, NewMember};
+pub use monitors::{CreatedMonitor, DailyStats, DueCheck, MonitorPatch, MonitorSettings, Recorded};
 pub use repo::{IncidentSummary, Listing, OpenMarker};
 pub use service::Service;
 pub use subscribers::{

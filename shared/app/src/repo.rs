@@ -136,6 +136,13 @@ pub fn incident_writes(incident: &Incident, previous_version: Option<u64>) -> Ap
     Ok(writes)
 }
 
+/// A batch of timeline entries, one item keyed by the first entry's id.
+pub fn entries_write(incident: IncidentId, entries: &[beacon_domain::TimelineEntry]) -> AppResult<Write> {
+    let first = entries.first().map(|e| e.id.to_string()).unwrap_or_default();
+    let key = Key::new(incident_pk(incident), format!("{ENTRIES_PREFIX}{first}"));
+    Ok(Write::Put { item: record(key, "timeline", &entries)?, condition: Condition::NotExists })
+}
+
 /// The change record, written in the same transaction as the change it describes.
 pub fn change_write(change: &Change) -> AppResult<Write> {
     let expires = change.at.as_second() + CHANGE_TTL_SECONDS;

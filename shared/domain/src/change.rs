@@ -1,6 +1,7 @@
 use crate::component::ComponentStatus;
 use crate::ids::{
-    ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, SubscriberId, TemplateId, TokenId, UpdateId,
+    ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, MonitorId, SubscriberId, TemplateId, TokenId,
+    UpdateId,
 };
 use crate::timeline::Actor;
 use jiff::Timestamp;
@@ -121,6 +122,12 @@ pub enum ChangeKind {
     },
     SubscriberDeleted {
         subscriber_id: SubscriberId,
+    },
+    MonitorChanged {
+        monitor_id: MonitorId,
+    },
+    MonitorDeleted {
+        monitor_id: MonitorId,
     },
 }
 

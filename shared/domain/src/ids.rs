@@ -81,6 +81,10 @@ ulid_id!(
     SubscriberId
 );
 ulid_id!(
+    /// A monitor: a scheduled check that opens and resolves incidents on its own.
+    MonitorId
+);
+ulid_id!(
     /// A notice: the news of one public update (the update's id) or of one change of a
     /// component's shown status (the change record's id).
     NoticeId

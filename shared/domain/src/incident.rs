@@ -1,7 +1,7 @@
 use crate::Stamp;
 use crate::component::ComponentStatus;
 use crate::error::{DomainError, FieldError};
-use crate::ids::{CommentId, ComponentId, EventId, IncidentId, TemplateId, UpdateId};
+use crate::ids::{CommentId, ComponentId, EventId, IncidentId, MonitorId, TemplateId, UpdateId};
 use crate::text::{Markdown, Title};
 use crate::timeline::{Actor, EventKind, TimelineEntry};
 use jiff::Timestamp;
@@ -198,8 +198,19 @@ pub struct Incident {
     pub identified_at: Option<Timestamp>,
     pub monitoring_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
+    /// The monitor that opened it, if one did.
+    #[serde(default)]
+    pub monitor_id: Option<MonitorId>,
+    /// Whether its monitor resolves it on recovery; a team member taking the incident
+    /// over turns this off, and the monitor then only records the recovery.
+    #[serde(default = "auto_resolve_by_default")]
+    pub auto_resolve: bool,
     /// Grows by one with every change; the guard of optimistic concurrency (the API's ETag).
     pub version: u64,
+}
+
+fn auto_resolve_by_default() -> bool {
+    true
 }
 
 /// A public timeline update, as the page shows it.
@@ -246,6 +257,8 @@ pub struct NewIncident {
     pub components: Vec<AffectedComponent>,
     pub source: IncidentSource,
     pub template_id: Option<TemplateId>,
+    /// The monitor opening it, if one is.
+    pub monitor_id: Option<MonitorId>,
 }
 
 /// A public update to post: a message, and optionally a new status, impact and
@@ -264,6 +277,8 @@ pub struct IncidentEdit {
     pub title: Option<Title>,
     pub impact: Option<Impact>,
     pub components: Vec<ComponentEdit>,
+    /// Off: a team member takes a monitor's incident over (see [`Incident::auto_resolve`]).
+    pub auto_resolve: Option<bool>,
 }
 
 /// Everything one operation produced, to be stored in a single transaction.
@@ -296,6 +311,8 @@ impl Incident {
             identified_at: None,
             monitoring_at: None,
             resolved_at: None,
+            monitor_id: new.monitor_id,
+            auto_resolve: true,
             version: 1,
         };
         incident.mark_entered(new.status, at);
@@ -387,6 +404,13 @@ impl Incident {
             next.impact = impact;
         }
         next.apply_component_edits(&edit.components, &mut kinds)?;
+        if let Some(auto_resolve) = edit.auto_resolve.filter(|a| *a != self.auto_resolve) {
+            if self.monitor_id.is_none() {
+                return Err(DomainError::field("auto_resolve", "only an incident a monitor opened resolves itself"));
+            }
+            kinds.push(EventKind::AutoResolveChanged { auto_resolve });
+            next.auto_resolve = auto_resolve;
+        }
         if kinds.is_empty() {
             return Err(DomainError::field("body", "nothing to change: the incident already has these values"));
         }

@@ -22,8 +22,8 @@ pub use change::{Change, ChangeKind, StatusChange};
 pub use component::{Component, ComponentGroup, ComponentStatus, effective_status};
 pub use error::{DomainError, FieldError};
 pub use ids::{
-    ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, NoticeId, SubscriberId, TemplateId,
-    TokenId, UpdateId,
+    ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, MonitorId, NoticeId, SubscriberId,
+    TemplateId, TokenId, UpdateId,
 };
 pub use incident::{
     AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome,
@@ -31,8 +31,9 @@ pub use incident::{
 };
 pub use member::{Member, Role};
 pub use monitor::{
-    CheckOutcome, MAX_INTERVAL_SECONDS, MAX_REGIONS, MIN_INTERVAL_SECONDS, MonitorKind, MonitorState,
-    MonitoredComponent, RoundVerdict, Step, Thresholds, round_verdict, validate_monitor,
+    CheckOutcome, DEFAULT_INCIDENT_MESSAGE, DEFAULT_INCIDENT_TITLE, ErrorClass, Finding, MAX_INTERVAL_SECONDS,
+    MAX_REGIONS, MIN_INTERVAL_SECONDS, Monitor, MonitorKind, MonitorState, MonitoredComponent, RegionResult,
+    RoundVerdict, Step, Thresholds, round_verdict, validate_monitor,
 };
 pub use page::{PageIndicator, PageStatus};
 pub use subscriber::{

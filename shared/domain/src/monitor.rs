@@ -7,6 +7,8 @@
 //! after `recover_after` consecutive passing ones; a monitor never has two incidents
 //! open.
 
+use crate::{AffectedComponent, ComponentStatus, Impact, IncidentId, MonitorId, Name};
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// What one check, or one round, found.
@@ -17,6 +19,16 @@ pub enum CheckOutcome {
     Up,
     Degraded,
     Down,
+}
+
+impl CheckOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Degraded => "degraded",
+            Self::Down => "down",
+        }
+    }
 }
 
 /// A round's verdict across regions.
@@ -123,6 +135,156 @@ impl MonitorState {
             }
             _ => (next, Step::Stay),
         }
+    }
+}
+
+/// Why a check did not come out up, in classes a team can act on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The name does not resolve.
+    Dns,
+    /// Nothing accepted the connection.
+    Connect,
+    Timeout,
+    /// The TLS handshake or certificate failed.
+    Tls,
+    /// The certificate is valid but expires soon.
+    CertificateExpiring,
+    /// An unexpected status code.
+    Status,
+    /// The keyword rule failed.
+    Keyword,
+    /// Slower than the degraded threshold.
+    Slow,
+    /// The address is one probes may not reach.
+    Refused,
+    /// No heartbeat in time.
+    Missed,
+}
+
+/// One region's check in one round, as stored and as the timeline's evidence shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionResult {
+    pub region: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub at: Timestamp,
+    pub outcome: CheckOutcome,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<ErrorClass>,
+    pub message: Option<String>,
+}
+
+/// What a monitor's round found, as its timeline entry says.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    /// The confirmation threshold was crossed: the incident opened.
+    Confirmed,
+    /// The confirmed outcome moved (degraded to down, or back).
+    Changed,
+    /// Failures came back while the incident was still open.
+    FailingAgain,
+    /// The recovery threshold was crossed and the incident resolved.
+    Recovered,
+    /// The recovery threshold was crossed, but a team member had taken the incident
+    /// over, so it stays open.
+    RecoveredTakenOver,
+}
+
+/// A monitor: what it checks, how often and from where, when its failures count, and
+/// what its incidents say and impose.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Monitor {
+    pub id: MonitorId,
+    pub name: Name,
+    #[serde(flatten)]
+    pub kind: MonitorKind,
+    pub interval_seconds: u32,
+    pub regions: Vec<String>,
+    pub thresholds: Thresholds,
+    pub components: Vec<MonitoredComponent>,
+    /// The title of the incidents it opens; `{monitor}` and `{state}` (down, degraded)
+    /// are filled in.
+    pub incident_title: String,
+    /// The first public update of those incidents, Markdown, with the same fields.
+    pub incident_message: String,
+    pub paused: bool,
+    /// The rounds so far (failing and passing runs, the outcome its incident stands for).
+    pub state: MonitorState,
+    /// The incident it opened, while that incident is open.
+    pub incident_id: Option<IncidentId>,
+    /// The start of the round being collected: checks are due from this moment.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub round_at: Timestamp,
+    /// The last round's verdict, and when it was reached.
+    pub last_outcome: Option<CheckOutcome>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub last_round_at: Option<Timestamp>,
+    /// The regions the last round's quorum overruled (a flaky region is shown, not hidden).
+    #[serde(default)]
+    pub last_dissenting: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+/// The default title and message of a monitor's incidents.
+pub const DEFAULT_INCIDENT_TITLE: &str = "{monitor} is {state}";
+pub const DEFAULT_INCIDENT_MESSAGE: &str =
+    "Our automated checks found {monitor} {state}. We are investigating and will post an update shortly.";
+
+impl Monitor {
+    /// A template with its fields filled in for an outcome.
+    pub fn fill(&self, template: &str, outcome: CheckOutcome) -> String {
+        template.replace("{monitor}", self.name.as_ref()).replace("{state}", outcome.as_str())
+    }
+
+    /// What an incident at `outcome` imposes on the components this monitor maps to.
+    pub fn imposed(&self, outcome: CheckOutcome) -> Vec<AffectedComponent> {
+        self.components
+            .iter()
+            .filter_map(|c| match outcome {
+                CheckOutcome::Up => None,
+                CheckOutcome::Degraded => Some(AffectedComponent { id: c.id, status: c.degraded }),
+                CheckOutcome::Down => Some(AffectedComponent { id: c.id, status: c.down }),
+            })
+            .filter(|c| c.status != ComponentStatus::Operational)
+            .collect()
+    }
+
+    /// The impact of an incident at `outcome`.
+    pub fn impact(outcome: CheckOutcome) -> Impact {
+        match outcome {
+            CheckOutcome::Up => Impact::None,
+            CheckOutcome::Degraded => Impact::Minor,
+            CheckOutcome::Down => Impact::Major,
+        }
+    }
+
+    /// Whether the round at `round_at` has run its course at `now`: the next one is due.
+    pub fn round_over(&self, now: Timestamp) -> bool {
+        now >= self.next_round_at()
+    }
+
+    /// When the round after the current one starts.
+    pub fn next_round_at(&self) -> Timestamp {
+        self.round_at.checked_add(SignedDuration::from_secs(i64::from(self.interval_seconds))).unwrap_or(self.round_at)
+    }
+
+    /// The start of the round after one that closed at `now`: one interval on, or now
+    /// if the monitor fell more than a round behind (rounds are never made up).
+    pub fn following_round(&self, now: Timestamp) -> Timestamp {
+        let next = self.next_round_at();
+        let interval = SignedDuration::from_secs(i64::from(self.interval_seconds));
+        if next.checked_add(interval).is_ok_and(|after| after <= now) { now } else { next }
     }
 }
 

@@ -58,6 +58,7 @@ impl IncidentDraft {
             components: self.components.or_else(|| template.map(|t| t.components.clone())).unwrap_or_default(),
             source,
             template_id: template.map(|t| t.id),
+            monitor_id: None,
         })
     }
 }

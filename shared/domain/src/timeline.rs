@@ -1,6 +1,7 @@
 use crate::component::ComponentStatus;
-use crate::ids::{CommentId, ComponentId, EventId, IncidentId, MemberId, TemplateId, UpdateId};
+use crate::ids::{CommentId, ComponentId, EventId, IncidentId, MemberId, MonitorId, TemplateId, UpdateId};
 use crate::incident::{Impact, IncidentSource, IncidentStatus};
+use crate::monitor::{CheckOutcome, Finding, RegionResult, Thresholds};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -32,15 +33,59 @@ pub struct TimelineEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
-    Created { title: String, status: IncidentStatus, impact: Impact, source: IncidentSource },
-    TitleChanged { from: String, to: String },
-    StatusChanged { from: IncidentStatus, to: IncidentStatus },
-    ImpactChanged { from: Impact, to: Impact },
-    ComponentAdded { component_id: ComponentId, status: ComponentStatus },
-    ComponentRemoved { component_id: ComponentId },
-    ComponentStatusChanged { component_id: ComponentId, from: ComponentStatus, to: ComponentStatus },
-    UpdatePosted { update_id: UpdateId, status: IncidentStatus },
-    CommentAdded { comment_id: CommentId },
-    TemplateApplied { template_id: TemplateId },
+    Created {
+        title: String,
+        status: IncidentStatus,
+        impact: Impact,
+        source: IncidentSource,
+    },
+    TitleChanged {
+        from: String,
+        to: String,
+    },
+    StatusChanged {
+        from: IncidentStatus,
+        to: IncidentStatus,
+    },
+    ImpactChanged {
+        from: Impact,
+        to: Impact,
+    },
+    ComponentAdded {
+        component_id: ComponentId,
+        status: ComponentStatus,
+    },
+    ComponentRemoved {
+        component_id: ComponentId,
+    },
+    ComponentStatusChanged {
+        component_id: ComponentId,
+        from: ComponentStatus,
+        to: ComponentStatus,
+    },
+    UpdatePosted {
+        update_id: UpdateId,
+        status: IncidentStatus,
+    },
+    CommentAdded {
+        comment_id: CommentId,
+    },
+    TemplateApplied {
+        template_id: TemplateId,
+    },
     Reopened,
+    /// A team member turned the monitor's auto-resolve off (took the incident over) or on.
+    AutoResolveChanged {
+        auto_resolve: bool,
+    },
+    /// A monitor's round changed its state: every region's result at that moment, the
+    /// regions the quorum overruled, and the thresholds crossed.
+    MonitorEvidence {
+        monitor_id: MonitorId,
+        finding: Finding,
+        outcome: CheckOutcome,
+        results: Vec<RegionResult>,
+        dissenting: Vec<String>,
+        thresholds: Thresholds,
+    },
 }

@@ -1,3 +1,4 @@
+pub use beacon_domain::ErrorClass;
 use beacon_notify::http::{GuardedResolver, OutboundPolicy, refusal};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -12,31 +13,6 @@ pub enum Outcome {
     Up,
     Degraded,
     Down,
-}
-
-/// Why a check did not come out up, in classes a team can act on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    /// The name does not resolve.
-    Dns,
-    /// Nothing accepted the connection.
-    Connect,
-    Timeout,
-    /// The TLS handshake or certificate failed.
-    Tls,
-    /// The certificate is valid but expires soon.
-    CertificateExpiring,
-    /// An unexpected status code.
-    Status,
-    /// The keyword rule failed.
-    Keyword,
-    /// Slower than the degraded threshold.
-    Slow,
-    /// The address is one probes may not reach.
-    Refused,
-    /// No heartbeat in time.
-    Missed,
 }
 
 /// One check's result.

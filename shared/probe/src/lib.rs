@@ -14,8 +14,10 @@
 //! local-development policy allows loopback.
 
 mod checks;
+mod runner;
 
 pub use checks::{
     ErrorClass, Expected, HttpCheck, Keyword, Outcome, ProbeResult, TcpCheck, TlsCheck, heartbeat, run_http,
     run_monitor, run_tcp, run_tls,
 };
+pub use runner::{DEFAULT_CONCURRENCY, Prober, TickReport};

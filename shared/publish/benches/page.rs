@@ -97,6 +97,8 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
                     identified_at: None,
                     monitoring_at: None,
                     resolved_at: (!open).then_some(end),
+                    monitor_id: None,
+                    auto_resolve: true,
                     version: updates.len() as u64,
                 },
                 updates,

@@ -201,6 +201,8 @@ mod tests {
                 identified_at: None,
                 monitoring_at: None,
                 resolved_at: (status == IncidentStatus::Resolved).then_some(last),
+                monitor_id: None,
+                auto_resolve: true,
                 version: updates.len() as u64,
             },
             updates,

@@ -84,6 +84,8 @@ fn record(
             identified_at: time_of(IncidentStatus::Identified),
             monitoring_at: time_of(IncidentStatus::Monitoring),
             resolved_at: time_of(IncidentStatus::Resolved),
+            monitor_id: None,
+            auto_resolve: true,
             version: updates.len() as u64,
         },
         updates,

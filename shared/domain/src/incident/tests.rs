@@ -41,6 +41,7 @@ fn report(status: IncidentStatus, components: Vec<AffectedComponent>) -> Inciden
         components,
         source: IncidentSource::Manual,
         template_id: None,
+        monitor_id: None,
     };
     Incident::report(new, &mut stamp).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -132,6 +133,7 @@ fn components_can_be_added_changed_and_removed_at_any_point() {
             ComponentEdit::Set { id: a, status: ComponentStatus::DegradedPerformance },
             ComponentEdit::Set { id: b, status: ComponentStatus::PartialOutage },
         ],
+        auto_resolve: None,
     };
     let edited = out.incident.edit(edit, &mut stamp).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(edited.incident.components.len(), 2);
@@ -194,6 +196,7 @@ fn too_many_components_are_refused() {
         components,
         source: IncidentSource::Manual,
         template_id: None,
+        monitor_id: None,
     };
     assert!(Incident::report(new, &mut stamp).is_err());
 }
