@@ -78,6 +78,19 @@ pub struct Cli {
     #[arg(long, env = "BEACON_DEV_WEBHOOKS", global = true)]
     pub dev_webhooks: bool,
 
+    /// The region name the in-process prober runs as (monitors choose from it).
+    #[arg(long, env = "BEACON_PROBE_REGION", default_value = "local", global = true)]
+    pub probe_region: String,
+
+    /// Do not run monitors' checks in this process.
+    #[arg(long, env = "BEACON_NO_PROBES", global = true)]
+    pub no_probes: bool,
+
+    /// Local development: monitors may check loopback addresses (private ranges stay
+    /// refused), as a team trying the system against a service on its own machine.
+    #[arg(long, env = "BEACON_DEV_PROBES", global = true)]
+    pub dev_probes: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -67,6 +67,9 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(300);
 /// How often the feed is read when it announced nothing (a fallback: the embedded
 /// store announces every commit that appended changes).
 const FEED_POLL: Duration = Duration::from_secs(1);
+/// How long the in-process prober sleeps at most between looks for due monitors (one
+/// created or checked-now meanwhile waits no longer than this).
+const PROBE_POLL: Duration = Duration::from_secs(2);
 /// How often the page is rebuilt when the store keeps no feed (DynamoDB run locally).
 const REBUILD_WITHOUT_FEED: Duration = Duration::from_secs(2);
 
@@ -189,11 +192,20 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         }
     };
     let policy = beacon_notify::OutboundPolicy { allow_plain_http: cli.dev_webhooks, allow_loopback: cli.dev_webhooks };
-    spawn_notifier(service.clone(), feed, mail.clone(), messages.clone(), policy, stopped)?;
+    spawn_notifier(service.clone(), feed, mail.clone(), messages.clone(), policy, stopped.clone())?;
 
+    if cli.no_probes {
+        tracing::info!("monitors are not checked by this process (--no-probes)");
+    } else {
+        let policy = beacon_notify::OutboundPolicy { allow_plain_http: true, allow_loopback: cli.dev_probes };
+        let prober = beacon_probe::Prober::new(service.clone(), cli.probe_region.clone(), policy);
+        tracing::info!(region = %cli.probe_region, "monitors are checked in this process");
+        tokio::spawn(prober.run(PROBE_POLL, stopped.clone()));
+    }
     let state = ApiState::new(service)
         .with_subscriptions(beacon_api::Subscriptions { mail, messages })
-        .allowing_plain_http(cli.dev_webhooks);
+        .allowing_plain_http(cli.dev_webhooks)
+        .with_probe_regions(vec![cli.probe_region.clone()]);
     let app = router(state)
         .fallback_service(
             tower_http::services::ServeDir::new(&site_dir)

@@ -118,6 +118,9 @@ pub struct PatchIncident {
     pub impact: Option<Impact>,
     #[serde(default)]
     pub components: Vec<ComponentChange>,
+    /// `false` takes a monitor's incident over: its recovery is then only recorded in
+    /// the timeline, and a person resolves it.
+    pub auto_resolve: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -12,6 +12,7 @@
 mod dto;
 mod extract;
 mod idempotent;
+mod monitors;
 mod problem;
 mod public;
 mod routes;
@@ -44,11 +45,13 @@ pub struct ApiState {
     pub subscriptions: Option<Subscriptions>,
     /// Local development only: webhook subscribers may use plain HTTP.
     pub allow_plain_http: bool,
+    /// The regions probes run in: the choices a monitor has.
+    pub probe_regions: Vec<String>,
 }
 
 impl ApiState {
     pub fn new(service: Service) -> Self {
-        Self { service, subscriptions: None, allow_plain_http: false }
+        Self { service, subscriptions: None, allow_plain_http: false, probe_regions: Vec::new() }
     }
 
     pub fn with_subscriptions(mut self, subscriptions: Subscriptions) -> Self {
@@ -58,6 +61,11 @@ impl ApiState {
 
     pub fn allowing_plain_http(mut self, allow: bool) -> Self {
         self.allow_plain_http = allow;
+        self
+    }
+
+    pub fn with_probe_regions(mut self, regions: Vec<String>) -> Self {
+        self.probe_regions = regions;
         self
     }
 }
@@ -107,6 +115,14 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(subscribers::get_subscriber, subscribers::delete_subscriber))
         .routes(routes!(subscribers::reactivate_subscriber))
         .routes(routes!(subscribers::deliveries))
+        .routes(routes!(monitors::list_monitors, monitors::create_monitor))
+        .routes(routes!(monitors::get_monitor, monitors::update_monitor, monitors::delete_monitor))
+        .routes(routes!(monitors::pause_monitor))
+        .routes(routes!(monitors::resume_monitor))
+        .routes(routes!(monitors::check_now))
+        .routes(routes!(monitors::results))
+        .routes(routes!(monitors::stats))
+        .routes(routes!(monitors::heartbeat, monitors::heartbeat_by_get))
 }
 
 /// The public subscription endpoints behind the page's forms (HTML, no token).

@@ -328,7 +328,7 @@ pub async fn patch_incident(
             caller.actor(),
             id(&raw, "incident")?,
             expected,
-            EditIncident { title: b.title, impact: b.impact, components },
+            EditIncident { title: b.title, impact: b.impact, components, auto_resolve: b.auto_resolve },
         )
         .await
         .map_err(|e| Problem::from_app(e, expected.is_some()))?;

@@ -75,6 +75,14 @@ fn the_openapi_document_lists_every_route() {
         ("/api/v1/subscribers/{id}", vec!["get", "delete"]),
         ("/api/v1/subscribers/{id}/reactivate", vec!["post"]),
         ("/api/v1/subscribers/{id}/deliveries", vec!["get"]),
+        ("/api/v1/monitors", vec!["get", "post"]),
+        ("/api/v1/monitors/{id}", vec!["get", "patch", "delete"]),
+        ("/api/v1/monitors/{id}/pause", vec!["post"]),
+        ("/api/v1/monitors/{id}/resume", vec!["post"]),
+        ("/api/v1/monitors/{id}/check", vec!["post"]),
+        ("/api/v1/monitors/{id}/results", vec!["get"]),
+        ("/api/v1/monitors/{id}/stats", vec!["get"]),
+        ("/api/v1/heartbeats/{secret}", vec!["get", "post"]),
         ("/healthz", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len(), "documented paths: {:?}", paths.keys().collect::<Vec<_>>());

@@ -52,7 +52,7 @@ fn ok<T>(r: Result<T, beacon_app::AppError>) -> T {
 async fn snapshot(store: &RedbStore) -> (usize, Vec<beacon_store::Item>) {
     let changes = store.read("roles-probe", 10_000).await.map(|e| e.len()).unwrap_or_else(|e| panic!("{e}"));
     let mut items = Vec::new();
-    for pk in ["INCIDENTS", "OPEN", "COMPONENTS", "GROUPS", "TEMPLATES", "MEMBERS", "TOKENS", "AUDIT"] {
+    for pk in ["INCIDENTS", "OPEN", "COMPONENTS", "GROUPS", "TEMPLATES", "MEMBERS", "TOKENS", "AUDIT", "MONITORS"] {
         items.extend(store.query(Query::partition(pk).limit(1000)).await.unwrap_or_else(|e| panic!("{e}")).items);
     }
     (changes, items)
@@ -111,6 +111,28 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         )
         .await);
     let (target_token, _) = ok(service.create_token(sys.clone(), target.id, "t", Role::Viewer).await);
+    let regions = vec!["local".to_owned()];
+    let check: beacon_domain::MonitorKind =
+        serde_json::from_str(r#"{"kind":"tcp","host":"db.example.com","port":5432}"#).unwrap_or_else(|e| panic!("{e}"));
+    let monitor = ok(service
+        .create_monitor(
+            sys.clone(),
+            beacon_app::MonitorSettings {
+                name: "M".into(),
+                check,
+                interval_seconds: None,
+                regions: None,
+                thresholds: None,
+                components: vec![],
+                incident_title: None,
+                incident_message: None,
+                paused: false,
+            },
+            &regions,
+        )
+        .await)
+    .monitor
+    .id;
 
     use Role::*;
     let v1 = "/api/v1";
@@ -147,13 +169,28 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         route(Method::GET, format!("{v1}/tokens"), Admin, None),
         route(Method::POST, format!("{v1}/tokens"), Admin, Some(r#"{"name":"t"}"#)),
         route(Method::GET, format!("{v1}/audit"), Admin, None),
+        route(Method::GET, format!("{v1}/monitors"), Viewer, None),
+        route(
+            Method::POST,
+            format!("{v1}/monitors"),
+            Admin,
+            Some(r#"{"name":"n","check":{"kind":"tcp","host":"db.example.com","port":5432}}"#),
+        ),
+        route(Method::GET, format!("{v1}/monitors/{monitor}"), Viewer, None),
+        route(Method::PATCH, format!("{v1}/monitors/{monitor}"), Admin, Some(r#"{"name":"Renamed"}"#)),
+        route(Method::POST, format!("{v1}/monitors/{monitor}/pause"), Responder, None),
+        route(Method::POST, format!("{v1}/monitors/{monitor}/resume"), Responder, None),
+        route(Method::POST, format!("{v1}/monitors/{monitor}/check"), Responder, None),
+        route(Method::GET, format!("{v1}/monitors/{monitor}/results"), Viewer, None),
+        route(Method::GET, format!("{v1}/monitors/{monitor}/stats"), Viewer, None),
+        route(Method::DELETE, format!("{v1}/monitors/{monitor}"), Admin, None),
         route(Method::DELETE, format!("{v1}/tokens/{}", target_token.id), Admin, None),
         route(Method::DELETE, format!("{v1}/members/{}", target.id), Admin, None),
         route(Method::DELETE, format!("{v1}/templates/{template}"), Admin, None),
         route(Method::DELETE, format!("{v1}/components/{component}"), Admin, None),
         route(Method::DELETE, format!("{v1}/component-groups/{group}"), Admin, None),
     ];
-    let app = router(ApiState::new(service.clone()));
+    let app = router(ApiState::new(service.clone()).with_probe_regions(regions.clone()));
     let before = snapshot(&store).await;
     for r in &routes {
         assert_eq!(call(&app, r, None).await, StatusCode::UNAUTHORIZED, "{} {} without a token", r.method, r.path);

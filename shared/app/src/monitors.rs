@@ -72,7 +72,7 @@ fn hash_secret(secret: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct MonitorSettings {
     pub name: String,
-    pub kind: MonitorKind,
+    pub check: MonitorKind,
     /// 60 seconds by default.
     pub interval_seconds: Option<u32>,
     /// Every region probes run in, by default.
@@ -88,7 +88,7 @@ pub struct MonitorSettings {
 #[derive(Clone, Debug, Default)]
 pub struct MonitorPatch {
     pub name: Option<String>,
-    pub kind: Option<MonitorKind>,
+    pub check: Option<MonitorKind>,
     pub interval_seconds: Option<u32>,
     pub regions: Option<Vec<String>>,
     pub thresholds: Option<Thresholds>,
@@ -202,7 +202,7 @@ impl Service {
     /// Checks settings against the regions probes run in and the components that exist.
     async fn check_settings(&self, monitor: &Monitor, known_regions: &[String]) -> AppResult<()> {
         let mut errors = validate_monitor(
-            &monitor.kind,
+            &monitor.check,
             monitor.interval_seconds,
             &monitor.regions,
             known_regions,
@@ -252,7 +252,7 @@ impl Service {
         let monitor = Monitor {
             id: MonitorId::new(self.new_id(at)),
             name,
-            kind: input.kind,
+            check: input.check,
             interval_seconds: input.interval_seconds.unwrap_or(60),
             regions: input.regions.unwrap_or_else(|| known_regions.to_vec()),
             thresholds: input.thresholds.unwrap_or_default(),
@@ -295,7 +295,7 @@ impl Service {
         old_hash: Option<&str>,
         writes: &mut Vec<Write>,
     ) -> AppResult<Option<String>> {
-        if !matches!(monitor.kind, MonitorKind::Heartbeat { .. }) {
+        if !matches!(monitor.check, MonitorKind::Heartbeat { .. }) {
             return Ok(None);
         }
         let random: [u8; 32] = rand::random();
@@ -342,8 +342,8 @@ impl Service {
             if let Some(name) = name.clone() {
                 next.name = name;
             }
-            if let Some(kind) = patch.kind.clone() {
-                next.kind = kind;
+            if let Some(kind) = patch.check.clone() {
+                next.check = kind;
             }
             next.interval_seconds = patch.interval_seconds.unwrap_or(next.interval_seconds);
             if let Some(regions) = patch.regions.clone() {
@@ -366,8 +366,8 @@ impl Service {
                 item: repo::versioned(monitor_key(id), "monitor", &next, next.version)?,
                 condition: Condition::version(current.version),
             }];
-            let was_heartbeat = matches!(current.kind, MonitorKind::Heartbeat { .. });
-            let is_heartbeat = matches!(next.kind, MonitorKind::Heartbeat { .. });
+            let was_heartbeat = matches!(current.check, MonitorKind::Heartbeat { .. });
+            let is_heartbeat = matches!(next.check, MonitorKind::Heartbeat { .. });
             let old_hash = self.ping(id).await?.and_then(|item| item.str("hash").map(str::to_owned));
             let heartbeat_secret = if is_heartbeat && (rotate_secret || !was_heartbeat) {
                 self.heartbeat_writes(&next, old_hash.as_deref(), &mut writes)?
@@ -501,7 +501,7 @@ impl Service {
             if monitor.round_at > now {
                 continue;
             }
-            let last_ping = match monitor.kind {
+            let last_ping = match monitor.check {
                 MonitorKind::Heartbeat { .. } => self
                     .ping(monitor.id)
                     .await?

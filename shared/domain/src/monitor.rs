@@ -71,6 +71,7 @@ impl Default for Thresholds {
 }
 
 /// Where a monitor stands between rounds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorState {
     /// The outcome an open incident stands for (`None`: no incident open).
@@ -203,8 +204,8 @@ pub enum Finding {
 pub struct Monitor {
     pub id: MonitorId,
     pub name: Name,
-    #[serde(flatten)]
-    pub kind: MonitorKind,
+    /// What it checks.
+    pub check: MonitorKind,
     pub interval_seconds: u32,
     pub regions: Vec<String>,
     pub thresholds: Thresholds,
@@ -535,6 +536,16 @@ pub fn validate_monitor(
                     if !u.username().is_empty() || u.password().is_some() {
                         errors.push(FieldError::new("url", "put credentials in headers, not in the url"));
                     }
+                    if let Some(url::Host::Ipv4(ip)) = u.host()
+                        && never_probed(std::net::IpAddr::V4(ip))
+                    {
+                        errors.push(FieldError::new("url", format!("{ip} is never probed")));
+                    }
+                    if let Some(url::Host::Ipv6(ip)) = u.host()
+                        && never_probed(std::net::IpAddr::V6(ip))
+                    {
+                        errors.push(FieldError::new("url", format!("{ip} is never probed")));
+                    }
                 }
                 Ok(_) => errors.push(FieldError::new("url", "the url must be http or https with a host")),
                 Err(e) => errors.push(FieldError::new("url", format!("the url is not valid: {e}"))),
@@ -560,6 +571,7 @@ pub fn validate_monitor(
         }
         MonitorKind::Tls { host, port, warn_days } => {
             errors.extend(host_error(host));
+            errors.extend(literal_never_probed(host));
             if *port == 0 {
                 errors.push(FieldError::new("port", "the port must be 1 to 65535"));
             }
@@ -569,6 +581,7 @@ pub fn validate_monitor(
         }
         MonitorKind::Tcp { host, port, timeout_ms } => {
             errors.extend(host_error(host));
+            errors.extend(literal_never_probed(host));
             if *port == 0 {
                 errors.push(FieldError::new("port", "the port must be 1 to 65535"));
             }
@@ -583,6 +596,27 @@ pub fn validate_monitor(
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// Addresses refused when the monitor is saved, whatever the deployment allows: the
+/// unspecified address and link-local ranges (the cloud's instance metadata service at
+/// 169.254.169.254 and fd00:ec2::254 among them). Every other inside range is refused
+/// when probed, before connecting (see `beacon_notify::http`).
+fn never_probed(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_unspecified() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_unspecified()
+                || v6.is_unicast_link_local()
+                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified() || v4.is_link_local())
+        }
+    }
+}
+
+fn literal_never_probed(host: &str) -> Option<crate::FieldError> {
+    let ip: std::net::IpAddr = host.trim_matches(['[', ']']).parse().ok()?;
+    never_probed(ip).then(|| crate::FieldError::new("host", format!("{ip} is never probed")))
 }
 
 #[cfg(test)]
@@ -614,6 +648,18 @@ mod validation_tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let errors = validate_monitor(&ftp, 60, &regions()[..1], &regions(), Thresholds::default(), &[]).err();
         assert_eq!(errors.map(|e| e[0].field.clone()).as_deref(), Some("url"));
+    }
+
+    #[test]
+    fn the_metadata_address_is_refused_when_saved() {
+        for url in ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "http://0.0.0.0/"] {
+            let kind: MonitorKind = serde_json::from_value(serde_json::json!({"kind": "http", "url": url}))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let errors = validate_monitor(&kind, 60, &regions()[..1], &regions(), Thresholds::default(), &[]);
+            assert!(errors.is_err_and(|e| e[0].message.contains("never probed")), "{url}");
+        }
+        let tcp = MonitorKind::Tcp { host: "169.254.169.254".into(), port: 80, timeout_ms: 2000 };
+        assert!(validate_monitor(&tcp, 60, &regions()[..1], &regions(), Thresholds::default(), &[]).is_err());
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl Prober {
     async fn check_and_record(&self, due: DueCheck) -> AppResult<Recorded> {
         let DueCheck { monitor, last_ping } = due;
         let at = self.service.clock().now();
-        let result: ProbeResult = match &monitor.kind {
+        let result: ProbeResult = match &monitor.check {
             MonitorKind::Heartbeat { grace_seconds } => heartbeat(
                 last_ping,
                 monitor.created_at,

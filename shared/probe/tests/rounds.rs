@@ -97,7 +97,7 @@ fn http(url: &str) -> MonitorKind {
 fn settings(w: &World, kind: MonitorKind, regions: &[&str], thresholds: Thresholds) -> MonitorSettings {
     MonitorSettings {
         name: "API health".into(),
-        kind,
+        check: kind,
         interval_seconds: Some(60),
         regions: Some(regions.iter().map(|r| (*r).to_owned()).collect()),
         thresholds: Some(thresholds),
