@@ -6,6 +6,8 @@ against the moto server, and its effect checked in the AWS services:
 - `publish` gets the DynamoDB stream record of that change, exactly as the table wrote
   it, then the reconcile schedule's event: the page objects are in the S3 bucket.
 - `api` also takes a subscribe form post: the confirmation mail goes out through SES.
+- `probe` gets the schedule's event after the API created a monitor of a local server
+  that answers 503: the check runs and the monitor's incident is opened in the table.
 - `fanout` gets, in turn, what each of its four deployments is given: the stream batch
   (relay: the change events reach the bus, whose rule routes them to a queue here), the
   change event from the bus (planner: a job on the SQS queue), the queue's message
@@ -105,6 +107,25 @@ def receive_all(sqs, url):
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
+def failing_server():
+    """A loopback server answering 503 to everything, on a thread of its own."""
+    import http.server
+    import threading
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(503)
+            self.end_headers()
+            self.wfile.write(b"down")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def http_event(token, method, path, body):
     return {
         "version": "2.0",
@@ -190,6 +211,9 @@ def main():
             "BEACON_SQS_ENDPOINT": MOTO,
             "BEACON_SES_ENDPOINT": MOTO,
             "BEACON_MAIL_FROM": f"Watch <status@{sender_domain}>",
+            "BEACON_PROBE_REGIONS": REGION,
+            "BEACON_PROBE_ALLOW_LOOPBACK": "true",
+            "BEACON_PROBE_WINDOW_SECONDS": "1",
         }.items()
     )
     # One emulator per function: each serves its package's binary on its own port.
@@ -199,6 +223,7 @@ def main():
             ("api", "beacon-function-api"),
             ("publish", "beacon-function-publish"),
             ("fanout", "beacon-function-fanout"),
+            ("probe", "beacon-function-probe"),
         ):
             ports[function] = free_port()
             log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix=f"beacon-lambda-watch-{function}-")
@@ -318,6 +343,23 @@ def main():
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
         assert {"index.html", "404.html", "history.atom", "api/v2/status.json"} <= keys, keys
         print(f"publish: reconcile schedule event -> {len(keys)} objects in the bucket")
+
+        # probe: a monitor of a local server that fails, checked on the schedule's event.
+        failing = failing_server()
+        response = invoke(ports["api"], "api", http_event(token, "POST", "/api/v1/monitors", {
+            "name": "Checkout", "check": {"kind": "http", "url": f"http://127.0.0.1:{failing.server_port}/health"},
+            "thresholds": {"confirm_after": 1, "recover_after": 1},
+        }))
+        assert response["statusCode"] == 201, response
+        assert json.loads(response["body"])["monitor"]["regions"] == [REGION], response
+        probe_schedule = json.loads((ROOT / "tests/fixtures/events/scheduled-probe.json").read_text())
+        outcome = invoke(ports["probe"], "probe", probe_schedule)
+        assert outcome["checked"] == 1 and outcome["opened"] == 1, outcome
+        response = invoke(ports["api"], "api", http_event(token, "GET", "/api/v1/incidents", None))
+        titles = [i["title"] for i in json.loads(response["body"])["items"]]
+        assert "Checkout is down" in titles, titles
+        failing.shutdown()
+        print("probe: schedule event -> the failing check opened the monitor's incident")
     except BaseException:
         for _, log in watches:
             log.seek(0)

@@ -43,6 +43,10 @@ export const FEED_ATTRIBUTE = 'feed';
 /** Steady requests per second the API accepts, and the burst above that. */
 export const API_RATE_LIMIT = 50;
 export const API_BURST_LIMIT = 100;
+/** How often the probe schedule fires in each region (an invocation serves a minute). */
+export const PROBE_EVERY = Duration.minutes(1);
+/** The probe function's timeout: its 45 s window plus the longest check's timeout. */
+export const PROBE_TIMEOUT = Duration.seconds(90);
 /** Deliverer instances at once: each keeps to its share of the SES account's rate. */
 export const DELIVERERS = 2;
 /** The changes that notify subscribers: incident news, and status moves of components
@@ -72,7 +76,10 @@ export class BeaconStack extends Stack {
   readonly siteBucket: s3.Bucket;
   readonly distribution: cloudfront.Distribution;
   readonly api: apigw.HttpApi;
-  readonly functions: Record<'api' | 'publish' | 'relay' | 'planner' | 'deliverer' | 'feedback', lambda.Function>;
+  readonly functions: Record<
+    'api' | 'publish' | 'relay' | 'planner' | 'deliverer' | 'feedback' | 'probe',
+    lambda.Function
+  >;
   readonly eventBus: events.EventBus;
   readonly failures: sqs.Queue;
   /** Delivery jobs, and what the deliverer, relay and planner gave up on. */
@@ -294,6 +301,8 @@ export class BeaconStack extends Stack {
       ...functionEnvironment,
       ...mailEnvironment,
       BEACON_CDN_SECRET: cdnSecret,
+      // The regions monitors may choose: this one and every probe stack's.
+      BEACON_PROBE_REGIONS: Fn.join(',', [this.region, ...settings.probeRegions]),
     });
     this.table.grantReadWriteData(api);
     allowSending(api);
@@ -426,7 +435,24 @@ export class BeaconStack extends Stack {
         }),
       ],
     });
-    this.functions = { api, publish, relay, planner, deliverer, feedback };
+    // Probes from this region: every minute the schedule starts one invocation that runs
+    // the checks due here for the next 45 seconds (other regions: see ProbeStack).
+    const probe = rustFunction(
+      'probe',
+      'probe',
+      'beacon prober: runs the monitor checks due in this region and closes their rounds',
+      { ...functionEnvironment, BEACON_PROBE_REGION: this.region },
+      PROBE_TIMEOUT,
+    );
+    this.table.grantReadWriteData(probe);
+    new events.Rule(this, 'ProbeSchedule', {
+      description: 'Runs the monitor checks due in this region, every minute',
+      schedule: events.Schedule.rate(PROBE_EVERY),
+      // A missed minute is not retried: the next invocation picks up every due round.
+      targets: [new targets.LambdaFunction(probe, { retryAttempts: 0 })],
+    });
+
+    this.functions = { api, publish, relay, planner, deliverer, feedback, probe };
 
     // Batches the publisher could not handle after its retries, kept for two weeks.
     this.failures = new sqs.Queue(this, 'PublishFailures', {
@@ -553,6 +579,7 @@ export class BeaconStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }).addAlarmAction(alarmAction);
     }
+    probeAlarms(this, probe, alarmAction);
     new cloudwatch.Alarm(this, 'PublishFailuresWaiting', {
       alarmDescription: 'The publisher gave up on a batch of changes; the page may be stale until the next reconcile',
       metric: this.failures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
@@ -638,7 +665,7 @@ export class BeaconStack extends Stack {
       id: `AwsSolutions-IAM5[Resource::<${table}.Arn>/index/*]`,
       reason: "The grant covers the table's indexes (it has none today); nothing outside this table.",
     });
-    for (const name of ['planner', 'deliverer', 'feedback'] as const) {
+    for (const name of ['planner', 'deliverer', 'feedback', 'probe'] as const) {
       Validations.of(this.functions[name]).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${table}.Arn>/index/*]`,
         reason: "The grant covers the table's indexes (it has none today); nothing outside this table.",
@@ -684,4 +711,25 @@ export class BeaconStack extends Stack {
       },
     );
   }
+}
+
+/** The alarms of a probe function: any failure (a result that could not be stored), and
+ * invocations running so long that rounds come late. */
+export function probeAlarms(scope: Construct, probe: lambda.Function, action: cloudwatch.IAlarmAction): void {
+  new cloudwatch.Alarm(scope, 'ProbesLate', {
+    alarmDescription: 'Probe invocations run close to their timeout: checks are slow or too many, and rounds come late',
+    metric: probe.metricDuration({ period: Duration.minutes(5), statistic: 'Maximum' }),
+    threshold: PROBE_TIMEOUT.toMilliseconds() - 10_000,
+    evaluationPeriods: 3,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  }).addAlarmAction(action);
+  new cloudwatch.Alarm(scope, 'ProbesSilent', {
+    alarmDescription: 'The probe schedule has not run for 10 minutes: monitors are not checked from this region',
+    metric: probe.metricInvocations({ period: Duration.minutes(5), statistic: 'Sum' }),
+    threshold: 1,
+    evaluationPeriods: 2,
+    comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+  }).addAlarmAction(action);
 }

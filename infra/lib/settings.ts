@@ -8,8 +8,9 @@ import * as path from 'node:path';
 export type Architecture = 'arm64' | 'x86_64';
 
 /** The function binaries cargo-lambda builds; `fanout` is deployed four times (relay,
- * planner, deliverer, feedback), each with its own trigger and permissions. */
-export const FUNCTIONS = ['api', 'publish', 'fanout'] as const;
+ * planner, deliverer, feedback), each with its own trigger and permissions; `probe` once
+ * per region probes run in. */
+export const FUNCTIONS = ['api', 'publish', 'fanout', 'probe'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 export interface Settings {
@@ -26,6 +27,11 @@ export interface Settings {
   readonly sender?: { readonly kind: 'email' | 'domain'; readonly value: string };
   /** Where alarms are mailed, if anywhere. */
   readonly alarmEmail?: string;
+  /** The stack's region: required when probes run in other regions too. */
+  readonly region?: string;
+  /** Regions probes run in besides the stack's own; each gets a `BeaconProbes-<region>`
+   * stack of its own, writing to the table in the stack's region. */
+  readonly probeRegions: readonly string[];
 }
 
 export class SettingsError extends Error {}
@@ -45,6 +51,7 @@ function text(context: Context, key: string): string | undefined {
   return trimmed === '' ? undefined : trimmed;
 }
 
+const REGION = /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 
@@ -73,8 +80,42 @@ export function readSettings(context: Context): Settings {
   if (alarmEmail !== undefined && !EMAIL.test(alarmEmail)) {
     throw new SettingsError(`context alarmEmail must be an email address, got ${alarmEmail}`);
   }
+  const region = text(context, 'region');
+  if (region !== undefined && !REGION.test(region)) {
+    throw new SettingsError(`context region is not an AWS region: ${region}`);
+  }
+  // A comma-separated list on the command line (-c probeRegions=us-east-1,ap-southeast-2)
+  // or a JSON array in cdk.json.
+  const rawProbeRegions = context('probeRegions');
+  let probeRegions: string[] = [];
+  if (Array.isArray(rawProbeRegions)) {
+    probeRegions = rawProbeRegions.map((r) => String(r).trim());
+  } else if (typeof rawProbeRegions === 'string') {
+    probeRegions = rawProbeRegions.split(',').map((r) => r.trim());
+  } else if (rawProbeRegions !== undefined && rawProbeRegions !== null) {
+    throw new SettingsError('context probeRegions must be a list of regions (or a comma-separated string)');
+  }
+  probeRegions = probeRegions.filter((r) => r !== '' && r !== region);
+  for (const r of probeRegions) {
+    if (!REGION.test(r)) {
+      throw new SettingsError(`context probeRegions: ${r} is not an AWS region`);
+    }
+  }
+  if (new Set(probeRegions).size !== probeRegions.length) {
+    throw new SettingsError('context probeRegions names a region twice');
+  }
+  if (probeRegions.length + 1 > 10) {
+    throw new SettingsError('context probeRegions: probes run in 10 regions at most (monitors choose from them)');
+  }
+  if (probeRegions.length > 0 && region === undefined) {
+    throw new SettingsError(
+      'context probeRegions needs the stack\'s own region too (-c region=…): the probe stacks reach its table across regions',
+    );
+  }
   return {
     arch,
+    region,
+    probeRegions,
     functionsDir: text(context, 'functionsDir') ?? 'build/lambda',
     pageName: text(context, 'pageName') ?? 'Status',
     timeZone: text(context, 'timeZone') ?? 'Etc/UTC',

@@ -13,6 +13,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { API_BURST_LIMIT, API_RATE_LIMIT, BeaconStack, DELIVERERS, NOTICE_CHANGES, inlineStyleHash } from '../lib/beacon-stack';
+import { ProbeStack } from '../lib/probe-stack';
 import { FUNCTIONS, SettingsError, readSettings } from '../lib/settings';
 
 /** A folder laid out as `infra/build-functions.sh` leaves it, for `arch`. */
@@ -241,7 +242,7 @@ test('the HTTP API: the api function behind it, throttled, logged, no CORS (brow
 test('the functions: provided.al2023 on arm64 by default, their logs kept a month', () => {
   const functions = Object.values(t.findResources('AWS::Lambda::Function')) as any[];
   const ours = functions.filter((f) => f.Properties.Runtime === 'provided.al2023');
-  assert.equal(ours.length, 6, 'api, publish, and fanout as relay, planner, deliverer, feedback');
+  assert.equal(ours.length, 7, 'api, publish, probe, and fanout as relay, planner, deliverer, feedback');
   const table = base.stack.getLogicalId(base.stack.table.node.defaultChild as any);
   for (const f of ours) {
     assert.deepEqual(f.Properties.Architectures, ['arm64']);
@@ -259,7 +260,7 @@ test('the functions: provided.al2023 on arm64 by default, their logs kept a mont
   assert.ok(publish, 'the publisher knows its bucket');
   assert.equal(publish.Properties.Timeout, 60);
   const groups = Object.values(t.findResources('AWS::Logs::LogGroup')) as any[];
-  assert.equal(groups.length, 7, 'six functions and the API access log');
+  assert.equal(groups.length, 8, 'seven functions and the API access log');
   for (const g of groups) {
     assert.equal(g.Properties.RetentionInDays, 30);
   }
@@ -269,7 +270,7 @@ test('x86_64 is one switch away', () => {
   const { template } = synth({ arch: 'x86_64' });
   const functions = Object.values(template.findResources('AWS::Lambda::Function')) as any[];
   const ours = functions.filter((f) => f.Properties.Runtime === 'provided.al2023');
-  assert.ok(ours.length === 6 && ours.every((f) => f.Properties.Architectures[0] === 'x86_64'));
+  assert.ok(ours.length === 7 && ours.every((f) => f.Properties.Architectures[0] === 'x86_64'));
 });
 
 test('the publisher runs on change records only, batched, bisecting, with a failure queue', () => {
@@ -335,6 +336,9 @@ test('IAM: each function gets exactly what its grants give', () => {
   for (const needed of ['ses:SendEmail', 'ses:SendRawEmail', 'ses:GetAccount', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage', 'dynamodb:PutItem']) {
     assert.ok(deliverer.includes(needed), `deliverer lacks ${needed}: ${deliverer.join()}`);
   }
+  const probe = actionsOf(statementsOf(t, base.stack, 'probe'));
+  assert.ok(probe.includes('dynamodb:PutItem') && probe.includes('dynamodb:Query'), probe.join());
+  assert.ok(!probe.some((a) => a.startsWith('ses:') || a.startsWith('sqs:') || a.startsWith('s3:')), probe.join());
   const feedback = actionsOf(statementsOf(t, base.stack, 'feedback'));
   assert.ok(feedback.includes('dynamodb:DeleteItem') && !feedback.some((a) => a.startsWith('ses:') || a.startsWith('sqs:')), feedback.join());
   // Nothing on every resource, but the actions that have no resource-level permissions.
@@ -439,13 +443,16 @@ test('alarms on every function error and on the failure queue, sent to the alarm
   const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[];
   const metrics = alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort();
   assert.deepEqual(metrics, [
-    ...Array(6).fill('AWS/Lambda/Errors'),
+    'AWS/Lambda/Duration',
+    ...Array(7).fill('AWS/Lambda/Errors'),
+    'AWS/Lambda/Invocations',
     'AWS/SQS/ApproximateAgeOfOldestMessage',
     'AWS/SQS/ApproximateNumberOfMessagesVisible',
     'AWS/SQS/ApproximateNumberOfMessagesVisible',
   ]);
   for (const a of alarms) {
-    assert.equal(a.Properties.Threshold, a.Properties.MetricName === 'ApproximateAgeOfOldestMessage' ? 900 : 1);
+    const thresholds: Record<string, number> = { ApproximateAgeOfOldestMessage: 900, Duration: 80_000 };
+    assert.equal(a.Properties.Threshold, thresholds[a.Properties.MetricName] ?? 1, a.Properties.MetricName);
     assert.equal(a.Properties.AlarmActions.length, 1);
     assert.match(a.Properties.AlarmActions[0].Ref, /^Alarms/);
   }
@@ -470,6 +477,76 @@ test('alarms on every function error and on the failure queue, sent to the alarm
   });
 });
 
+test('probes: every minute in this region, a 90 s timeout, their regions told to the API', () => {
+  const probe = base.stack.getLogicalId(base.stack.functions.probe.node.defaultChild as any);
+  t.hasResourceProperties('AWS::Events::Rule', {
+    ScheduleExpression: 'rate(1 minute)',
+    Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [probe, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+  });
+  const functions = t.findResources('AWS::Lambda::Function') as Record<string, any>;
+  assert.equal(functions[probe].Properties.Timeout, 90);
+  assert.deepEqual(functions[probe].Properties.Environment.Variables.BEACON_PROBE_REGION, { Ref: 'AWS::Region' });
+  const api = base.stack.getLogicalId(base.stack.functions.api.node.defaultChild as any);
+  // This region alone (CDK folds a one-element join).
+  assert.deepEqual(functions[api].Properties.Environment.Variables.BEACON_PROBE_REGIONS, { Ref: 'AWS::Region' });
+  // A silent schedule alarms: missing data counts as breaching.
+  t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    MetricName: 'Invocations',
+    ComparisonOperator: 'LessThanThreshold',
+    TreatMissingData: 'breaching',
+  });
+});
+
+test('probes in more regions: a stack per region writing to the main table, cdk-nag clean', () => {
+  const app = new App({
+    context: { functionsDir: builtFunctions('arm64'), region: 'eu-west-1', probeRegions: 'us-east-1,ap-southeast-2' },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const settings = readSettings((key) => app.node.tryGetContext(key));
+  const main = new BeaconStack(app, 'Beacon', {
+    settings,
+    env: { region: 'eu-west-1', account: '111122223333' },
+    crossRegionReferences: true,
+  });
+  const stacks = settings.probeRegions.map(
+    (region) =>
+      new ProbeStack(app, `BeaconProbes-${region}`, {
+        settings,
+        env: { region, account: '111122223333' },
+        crossRegionReferences: true,
+        table: main.table,
+        tableRegion: 'eu-west-1',
+      }),
+  );
+  app.synth();
+  assert.equal(stacks.length, 2);
+  const mainTemplate = Template.fromStack(main);
+  const api = main.getLogicalId(main.functions.api.node.defaultChild as any);
+  const apiVars = (mainTemplate.findResources('AWS::Lambda::Function') as Record<string, any>)[api].Properties.Environment
+    .Variables;
+  assert.deepEqual(apiVars.BEACON_PROBE_REGIONS, 'eu-west-1,us-east-1,ap-southeast-2');
+  for (const stack of stacks) {
+    const template = Template.fromStack(stack);
+    const ours = (Object.values(template.findResources('AWS::Lambda::Function')) as any[]).filter(
+      (f) => f.Properties.Runtime === 'provided.al2023',
+    );
+    assert.equal(ours.length, 1);
+    const vars = ours[0].Properties.Environment.Variables;
+    assert.equal(vars.BEACON_DYNAMODB_REGION, 'eu-west-1');
+    assert.equal(vars.BEACON_PROBE_REGION, stack.region);
+    assert.ok(vars.BEACON_DYNAMODB_TABLE, 'the main table, carried across regions');
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    const grants = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p: any) => p.Properties.PolicyDocument.Statement,
+    );
+    assert.ok(
+      grants.some((g: any) => (Array.isArray(g.Action) ? g.Action : [g.Action]).includes('dynamodb:PutItem')),
+      'the probe writes results to the main table',
+    );
+  }
+});
+
 test('settings are checked before anything is built', () => {
   const read = (context: Record<string, string>) => readSettings((key) => context[key]);
   assert.throws(() => read({ arch: 'sparc' }), SettingsError);
@@ -486,6 +563,11 @@ test('settings are checked before anything is built', () => {
     'status.example.cn',
   );
   assert.equal(read({}).arch, 'arm64');
+  assert.throws(() => read({ probeRegions: 'us-east-1' }), /region too/);
+  assert.throws(() => read({ region: 'eu-west-1', probeRegions: 'us-east-1,mars-1' }), /mars-1 is not an AWS region/);
+  assert.throws(() => read({ region: 'eu-west-1', probeRegions: 'us-east-1,us-east-1' }), /twice/);
+  assert.deepEqual(read({ region: 'eu-west-1', probeRegions: 'eu-west-1, us-east-1' }).probeRegions, ['us-east-1']);
+  assert.deepEqual(read({}).probeRegions, []);
   // Functions built for one architecture are refused by a stack deploying the other.
   const app = new App({ context: { functionsDir: builtFunctions('x86_64') } });
   assert.throws(

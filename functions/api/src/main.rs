@@ -93,7 +93,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let shared = beacon_store_dynamodb::lambda_environment_config()?;
     let store = DynamoDbStore::from_config(&shared, config.table, config.endpoint.as_deref());
     let service = Service::new(Arc::new(store), Arc::new(SystemClock));
-    let mut state = ApiState::new(service);
+    // The regions probes run in (the stack's list), the choices a monitor has.
+    let regions = var("BEACON_PROBE_REGIONS").unwrap_or_default();
+    let mut state = ApiState::new(service)
+        .with_probe_regions(regions.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect());
     if let Some(subscriptions) = subscriptions(&shared).await? {
         state = state.with_subscriptions(subscriptions);
     }
