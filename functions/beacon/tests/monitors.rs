@@ -148,6 +148,12 @@ async fn a_monitor_opens_and_resolves_an_incident_that_the_page_shows() {
     .await;
     assert_eq!(summary["incidents"][0]["name"], "Checkout is down");
     assert!(!summary.to_string().contains("503"), "evidence stays private: {summary}");
+    // The component's bars come from its checks, with a response-time chart, and the
+    // monitor's target never appears.
+    let index = ok(ok(http.get(api("/")).send().await).text().await);
+    assert!(index.contains("measured by automated checks"), "{index}");
+    assert!(index.contains("<figure class=\"rt\"><svg viewBox="), "a response-time chart");
+    assert!(!index.contains(&url) && !index.contains("/health"), "the monitor's target stays private");
 
     status.store(200, Ordering::SeqCst);
     ok(http.post(api(&format!("/api/v1/monitors/{id}/check"))).bearer_auth(&token).send().await);

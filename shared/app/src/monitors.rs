@@ -759,7 +759,10 @@ impl Service {
             CheckOutcome::Up => {}
         }
         let mut buckets = std::collections::BTreeMap::new();
-        for r in results.iter().filter(|r| r.error.is_none() || r.status_code.is_some()) {
+        // Latency means something only for checks that reached the target (heartbeats
+        // measure none).
+        let measures_latency = !matches!(monitor.check, MonitorKind::Heartbeat { .. });
+        for r in results.iter().filter(|r| measures_latency && (r.error.is_none() || r.status_code.is_some())) {
             *buckets.entry(bucket_of(r.latency_ms)).or_insert(0i64) += 1;
         }
         for (bucket, n) in buckets {
@@ -782,6 +785,40 @@ impl Service {
         let page = self.store.query(query).await?;
         let items = page.items.iter().map(repo::decode).collect::<AppResult<_>>()?;
         Ok(Listing { items, next: page.next })
+    }
+
+    /// For every component a monitor maps to, the days its monitors checked from `since`
+    /// on, oldest first: each day the worst of them (most down, most degraded, slowest).
+    pub async fn component_checks(
+        &self,
+        since: Timestamp,
+    ) -> AppResult<std::collections::BTreeMap<beacon_domain::ComponentId, Vec<DailyStats>>> {
+        let mut by_component: std::collections::BTreeMap<_, std::collections::BTreeMap<String, DailyStats>> =
+            Default::default();
+        for monitor in self.monitors().await? {
+            if monitor.components.is_empty() {
+                continue;
+            }
+            let days = self.monitor_days(monitor.id, since).await?;
+            for component in &monitor.components {
+                let merged = by_component.entry(component.id).or_default();
+                for day in &days {
+                    merged
+                        .entry(day.day.clone())
+                        .and_modify(|m| {
+                            m.checks += day.checks;
+                            m.failures += day.failures;
+                            m.down_seconds = m.down_seconds.max(day.down_seconds);
+                            m.degraded_seconds = m.degraded_seconds.max(day.degraded_seconds);
+                            m.observed_seconds = m.observed_seconds.max(day.observed_seconds);
+                            m.p50_ms = m.p50_ms.max(day.p50_ms);
+                            m.p95_ms = m.p95_ms.max(day.p95_ms);
+                        })
+                        .or_insert_with(|| day.clone());
+                }
+            }
+        }
+        Ok(by_component.into_iter().map(|(id, days)| (id, days.into_values().collect())).collect())
     }
 
     /// The daily aggregates from `since` (a day, `yyyy-mm-dd`) on, oldest first.

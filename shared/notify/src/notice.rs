@@ -112,6 +112,7 @@ impl Notice {
             components: self.components.clone(),
             groups: self.groups.clone(),
             incidents,
+            monitored: Default::default(),
         }
     }
 

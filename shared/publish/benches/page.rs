@@ -119,6 +119,7 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
         components: comps,
         groups,
         incidents: records,
+        monitored: Default::default(),
     }
 }
 

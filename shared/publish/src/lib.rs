@@ -32,6 +32,13 @@ pub async fn snapshot_since(
 ) -> AppResult<(Snapshot, i64, PublicState)> {
     let started = service.clock().now();
     let state = service.public_state_since(previous).await?;
+    let window = beacon_site::uptime::window_start(started);
+    let monitored = service
+        .component_checks(window)
+        .await?
+        .into_iter()
+        .map(|(id, days)| (id, days.into_iter().filter_map(monitored_day).collect()))
+        .collect();
     let snapshot = Snapshot {
         page: page.clone(),
         generated_at: started,
@@ -42,8 +49,21 @@ pub async fn snapshot_since(
             .iter()
             .map(|d| IncidentRecord { incident: d.incident.clone(), updates: d.updates.clone() })
             .collect(),
+        monitored,
     };
     Ok((snapshot, started.as_microsecond(), state))
+}
+
+fn monitored_day(d: beacon_app::DailyStats) -> Option<beacon_site::MonitoredDay> {
+    let as_seconds = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    Some(beacon_site::MonitoredDay {
+        date: d.day.parse().ok()?,
+        down_seconds: as_seconds(d.down_seconds),
+        degraded_seconds: as_seconds(d.degraded_seconds),
+        observed_seconds: as_seconds(d.observed_seconds),
+        p50_ms: d.p50_ms,
+        p95_ms: d.p95_ms,
+    })
 }
 
 /// Republishes the page for every batch of changes the feed delivers that holds a public

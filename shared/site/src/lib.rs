@@ -1,5 +1,6 @@
 //! The public status page, rendered from one snapshot of the state.
 
+pub mod chart;
 pub mod forms;
 pub mod markdown;
 mod render;
@@ -8,4 +9,4 @@ pub mod statuspage;
 pub mod uptime;
 
 pub use render::{IMMUTABLE_CACHE, RenderCache, SHORT_CACHE, SiteObject, render, render_cached};
-pub use snapshot::{IncidentRecord, PageConfig, PageLink, Snapshot};
+pub use snapshot::{IncidentRecord, MonitoredDay, PageConfig, PageLink, Snapshot};

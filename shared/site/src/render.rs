@@ -1,3 +1,4 @@
+use crate::chart;
 use crate::markdown;
 use crate::snapshot::{IncidentRecord, PageConfig, Snapshot};
 use crate::statuspage;
@@ -84,6 +85,10 @@ struct ComponentView {
     status_label: &'static str,
     uptime: String,
     bars: Vec<Bar>,
+    /// Automated checks measure it: its checked days and response-time chart.
+    measured: bool,
+    /// Inline SVG, built here from numbers only.
+    chart: Option<String>,
 }
 
 struct GroupView {
@@ -316,7 +321,7 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
             latest_html: r.updates.last().map(|u| markdown::render(u.message.as_str())).unwrap_or_default(),
         })
         .collect();
-    let uptime_days = uptime::days_by_component(&s.components, &s.incidents, now);
+    let uptime_days = uptime::days_by_component(&s.components, &s.incidents, &s.monitored, now);
     let first = uptime::window_start(now).to_zoned(jiff::tz::TimeZone::UTC).date();
     let dates: Vec<String> =
         (0..uptime::DAYS).map(|n| first.checked_add(jiff::Span::new().days(n)).unwrap_or(first).to_string()).collect();
@@ -335,7 +340,13 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
                 .map(|(d, date)| {
                     let title = match d.class() {
                         "none" => format!("{date}: no data"),
+                        "ok" if d.observed > 0 => format!("{date}: no downtime found by automated checks"),
                         "ok" => format!("{date}: no downtime"),
+                        _ if d.observed > 0 => format!(
+                            "{date}: {} min down, {} min degraded, found by automated checks",
+                            d.major / 60,
+                            d.degraded / 60
+                        ),
                         _ => format!(
                             "{date}: {} min major outage, {} min partial outage, {} min degraded",
                             d.major / 60,
@@ -346,6 +357,8 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
                     Bar { class: d.class(), title }
                 })
                 .collect(),
+            measured: s.monitored.contains_key(&c.id),
+            chart: s.monitored.get(&c.id).and_then(|checked| chart::response_time_svg(checked, first, uptime::DAYS)),
         }
     };
     let mut groups: Vec<GroupView> = s

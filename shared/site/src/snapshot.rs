@@ -1,5 +1,6 @@
 use beacon_domain::{Component, ComponentGroup, ComponentId, Incident, PageStatus, PublicUpdate};
 use jiff::Timestamp;
+use std::collections::BTreeMap;
 
 /// How the page presents itself (from configuration).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +63,22 @@ pub struct Snapshot {
     pub groups: Vec<ComponentGroup>,
     /// Every incident, newest first.
     pub incidents: Vec<IncidentRecord>,
+    /// What automated checks measured, per component that has monitors: the days they
+    /// observed, oldest first. Only figures: never a monitor's name or target.
+    pub monitored: BTreeMap<ComponentId, Vec<MonitoredDay>>,
+}
+
+/// A day of a component's automated checks (the worst of its monitors).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitoredDay {
+    pub date: jiff::civil::Date,
+    /// Seconds the checks' verdict was down, degraded, and seconds checked at all.
+    pub down_seconds: i64,
+    pub degraded_seconds: i64,
+    pub observed_seconds: i64,
+    /// Response time quantiles of the day, when the checks measure one.
+    pub p50_ms: Option<u64>,
+    pub p95_ms: Option<u64>,
 }
 
 impl Snapshot {

@@ -1,11 +1,15 @@
-//! Downtime per component and day, from the public incident history.
+//! Downtime per component and day: from automated checks on the days a component's
+//! monitors observed it, from the public incident history on the others.
 //!
-//! Uptime = 1 − (minutes of major outage + 0.3 × minutes of partial outage) ÷ minutes
-//! in the period. Degraded performance is shown on the bars but is not downtime.
+//! Uptime = 1 − (seconds down + 0.3 × seconds of partial outage) ÷ seconds observed,
+//! where a day from incident history observes all of its seconds, and a checked day
+//! those its checks covered (and is down while the checks' verdict was down). Degraded
+//! performance is shown on the bars but is not downtime.
 
-use crate::snapshot::IncidentRecord;
+use crate::snapshot::{IncidentRecord, MonitoredDay};
 use beacon_domain::{Component, ComponentId, ComponentStatus, IncidentStatus};
 use jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 
 pub const DAYS: i64 = 90;
@@ -19,6 +23,8 @@ pub struct Day {
     pub degraded: i64,
     /// The component did not exist yet.
     pub no_data: bool,
+    /// Seconds automated checks covered; `0`: the day comes from incident history.
+    pub observed: i64,
 }
 
 impl Day {
@@ -84,6 +90,7 @@ fn replay(record: &IncidentRecord, now: Timestamp, out: &mut HashMap<ComponentId
 pub fn days_by_component(
     components: &[Component],
     incidents: &[IncidentRecord],
+    monitored: &BTreeMap<ComponentId, Vec<MonitoredDay>>,
     now: Timestamp,
 ) -> HashMap<ComponentId, Vec<Day>> {
     let start = window_start(now);
@@ -97,8 +104,31 @@ pub fn days_by_component(
     }
     components
         .iter()
-        .map(|c| (c.id, days(c.created_at, segments.get(&c.id).map_or(&[][..], Vec::as_slice), start)))
+        .map(|c| {
+            let mut days = days(c.created_at, segments.get(&c.id).map_or(&[][..], Vec::as_slice), start);
+            if let Some(checked) = monitored.get(&c.id) {
+                measured(&mut days, checked, start);
+            }
+            (c.id, days)
+        })
         .collect()
+}
+
+/// Days the checks observed replace those from incident history.
+fn measured(days: &mut [Day], checked: &[MonitoredDay], window_start: Timestamp) {
+    let first = window_start.to_zoned(jiff::tz::TimeZone::UTC).date();
+    for m in checked.iter().filter(|m| m.observed_seconds > 0) {
+        let Ok(span) = m.date.since(first) else { continue };
+        let Some(day) = usize::try_from(span.get_days()).ok().and_then(|n| days.get_mut(n)) else { continue };
+        let observed = m.observed_seconds.min(DAY.as_secs());
+        *day = Day {
+            major: m.down_seconds.min(observed),
+            partial: 0,
+            degraded: m.degraded_seconds.min(observed),
+            no_data: false,
+            observed,
+        };
+    }
 }
 
 fn days(created_at: Timestamp, segments: &[Segment], window_start: Timestamp) -> Vec<Day> {
@@ -130,7 +160,7 @@ pub fn uptime(days: &[Day]) -> f64 {
     if counted.is_empty() {
         return 1.0;
     }
-    let total = counted.len() as f64 * DAY.as_secs_f64();
+    let total: f64 = counted.iter().map(|d| if d.observed > 0 { d.observed as f64 } else { DAY.as_secs_f64() }).sum();
     let down: f64 = counted.iter().map(|d| d.major as f64 + 0.3 * d.partial as f64).sum();
     (1.0 - down / total).clamp(0.0, 1.0)
 }
@@ -230,7 +260,7 @@ mod tests {
             ("2026-06-11T00:30:00Z", IncidentStatus::Identified, None),
             ("2026-06-11T01:00:00Z", IncidentStatus::Resolved, None),
         ]);
-        let days = &days_by_component(std::slice::from_ref(&api), &[outage], at(NOW))[&api.id];
+        let days = &days_by_component(std::slice::from_ref(&api), &[outage], &BTreeMap::new(), at(NOW))[&api.id];
         assert_eq!(days.len(), DAYS as usize);
         assert_eq!(day(days, "2026-06-10").major, 3600);
         assert_eq!(day(days, "2026-06-11").major, 3600);
@@ -257,7 +287,7 @@ mod tests {
             ),
             ("2026-06-01T13:00:00Z", IncidentStatus::Resolved, None),
         ])];
-        let days = &days_by_component(std::slice::from_ref(&api), &incidents, at(NOW))[&api.id];
+        let days = &days_by_component(std::slice::from_ref(&api), &incidents, &BTreeMap::new(), at(NOW))[&api.id];
         let june_first = day(days, "2026-06-01");
         assert_eq!((june_first.major, june_first.partial, june_first.degraded), (0, 3600, 7200));
         assert_eq!(june_first.class(), "partial");
@@ -274,7 +304,7 @@ mod tests {
             ("2026-06-30T09:00:00Z", IncidentStatus::Identified, Some((web.id, Some(ComponentStatus::MajorOutage)))),
             ("2026-06-30T10:00:00Z", IncidentStatus::Identified, Some((web.id, None))),
         ]);
-        let all = days_by_component(&[api.clone(), web.clone()], &[open], at(NOW));
+        let all = days_by_component(&[api.clone(), web.clone()], &[open], &BTreeMap::new(), at(NOW));
         assert_eq!(day(&all[&api.id], "2026-06-30").major, 4 * 3600);
         assert_eq!(day(&all[&web.id], "2026-06-30").major, 3600);
     }
@@ -282,7 +312,7 @@ mod tests {
     #[test]
     fn days_before_a_component_existed_have_no_data_and_do_not_count() {
         let api = component(at("2026-06-29T12:00:00Z"));
-        let days = &days_by_component(std::slice::from_ref(&api), &[], at(NOW))[&api.id];
+        let days = &days_by_component(std::slice::from_ref(&api), &[], &BTreeMap::new(), at(NOW))[&api.id];
         assert!(day(days, "2026-06-28").no_data);
         assert_eq!(day(days, "2026-06-28").class(), "none");
         assert!(!day(days, "2026-06-29").no_data);
@@ -297,7 +327,45 @@ mod tests {
             ("2026-01-10T10:00:00Z", IncidentStatus::Investigating, Some((api.id, Some(ComponentStatus::MajorOutage)))),
             ("2026-01-10T11:00:00Z", IncidentStatus::Resolved, None),
         ]);
-        let days = &days_by_component(std::slice::from_ref(&api), &[old], at(NOW))[&api.id];
+        let days = &days_by_component(std::slice::from_ref(&api), &[old], &BTreeMap::new(), at(NOW))[&api.id];
         assert!(days.iter().all(|d| *d == Day::default()));
+    }
+
+    #[test]
+    fn checked_days_use_monitored_downtime_over_the_seconds_observed() {
+        let api = component(at("2025-01-01T00:00:00Z"));
+        // Incident history says an hour of major outage on June 10; the checks, which
+        // observed 12 hours that day, found 30 minutes down and 10 degraded.
+        let outage = incident(&[
+            ("2026-06-10T10:00:00Z", IncidentStatus::Investigating, Some((api.id, Some(ComponentStatus::MajorOutage)))),
+            ("2026-06-10T11:00:00Z", IncidentStatus::Resolved, None),
+        ]);
+        let date = |d: &str| d.parse::<jiff::civil::Date>().unwrap_or_else(|e| panic!("{e}"));
+        let checked = vec![
+            MonitoredDay {
+                date: date("2026-06-10"),
+                down_seconds: 1800,
+                degraded_seconds: 600,
+                observed_seconds: 43_200,
+                p50_ms: Some(100),
+                p95_ms: Some(300),
+            },
+            // Outside the window: ignored.
+            MonitoredDay {
+                date: date("2026-01-01"),
+                down_seconds: 86_400,
+                degraded_seconds: 0,
+                observed_seconds: 86_400,
+                p50_ms: None,
+                p95_ms: None,
+            },
+        ];
+        let monitored = BTreeMap::from([(api.id, checked)]);
+        let days = &days_by_component(std::slice::from_ref(&api), &[outage], &monitored, at(NOW))[&api.id];
+        let june_tenth = day(days, "2026-06-10");
+        assert_eq!((june_tenth.major, june_tenth.degraded, june_tenth.observed), (1800, 600, 43_200));
+        assert_eq!(june_tenth.class(), "major");
+        let expected = 1.0 - 1800.0 / (89.0 * 86_400.0 + 43_200.0);
+        assert!((uptime(days) - expected).abs() < 1e-12, "{}", uptime(days));
     }
 }

@@ -106,6 +106,7 @@ fn fixture() -> Snapshot {
     };
     let edge = ComponentGroup { id: GroupId::new(ulid(2)), name: name("Edge"), position: 1, ..core.clone() };
     let api = component(10, "API", Some(core.id), ComponentStatus::MajorOutage);
+    let api_id = api.id;
     let dashboard = component(11, "Dashboard", Some(core.id), ComponentStatus::Operational);
     let cdn = component(12, "CDN", Some(edge.id), ComponentStatus::Operational);
     let docs = component(13, "Docs", None, ComponentStatus::Operational);
@@ -209,6 +210,27 @@ fn fixture() -> Snapshot {
         components: vec![api, dashboard, cdn, docs],
         groups: vec![core, edge],
         incidents: vec![open, recent, old],
+        // The API is measured by automated checks: two days, a gap, a third.
+        monitored: [(
+            api_id,
+            vec![
+                checked("2026-03-12", 0, 120, 240),
+                checked("2026-03-13", 1800, 140, 900),
+                checked("2026-03-15", 0, 110, 200),
+            ],
+        )]
+        .into(),
+    }
+}
+
+fn checked(date: &str, down_seconds: i64, p50: u64, p95: u64) -> beacon_site::MonitoredDay {
+    beacon_site::MonitoredDay {
+        date: date.parse().unwrap_or_else(|e| panic!("{e}")),
+        down_seconds,
+        degraded_seconds: 0,
+        observed_seconds: if date == "2026-03-15" { 43_200 } else { 86_400 },
+        p50_ms: Some(p50),
+        p95_ms: Some(p95),
     }
 }
 
