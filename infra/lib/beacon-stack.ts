@@ -50,7 +50,8 @@ export const PROBE_TIMEOUT = Duration.seconds(90);
 /** Deliverer instances at once: each keeps to its share of the SES account's rate. */
 export const DELIVERERS = 2;
 /** The changes that notify subscribers: incident news, and status moves of components
- * (which edits of an incident and of a component also make). */
+ * (which edits of an incident and of a component also make); and those that alert the
+ * team (incidents opened and resolved, monitors changing state). */
 export const NOTICE_CHANGES = [
   'incident_reported',
   'incident_updated',
@@ -58,6 +59,7 @@ export const NOTICE_CHANGES = [
   'incident_reopened',
   'incident_edited',
   'component_changed',
+  'monitor_state_changed',
 ];
 
 /**

@@ -9,6 +9,7 @@
 // would buy nothing but indirection.
 #![allow(clippy::result_large_err)]
 
+mod alerts;
 mod dto;
 mod extract;
 mod idempotent;
@@ -123,6 +124,9 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(monitors::results))
         .routes(routes!(monitors::stats))
         .routes(routes!(monitors::heartbeat, monitors::heartbeat_by_get))
+        .routes(routes!(alerts::list_alert_rules, alerts::create_alert_rule))
+        .routes(routes!(alerts::get_alert_rule, alerts::update_alert_rule, alerts::delete_alert_rule))
+        .routes(routes!(alerts::alert_deliveries))
 }
 
 /// The public subscription endpoints behind the page's forms (HTML, no token).

@@ -334,6 +334,8 @@ fn csv_row(s: &Subscriber) -> Vec<String> {
             String::new(),
         ),
         Interest::Incident { incident_id } => ("incident", String::new(), String::new(), incident_id.to_string()),
+        // Not exported (listings leave team recipients out); named for completeness.
+        Interest::Team { .. } => ("team", String::new(), String::new(), String::new()),
     };
     vec![
         s.id.to_string(),

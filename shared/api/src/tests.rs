@@ -83,6 +83,9 @@ fn the_openapi_document_lists_every_route() {
         ("/api/v1/monitors/{id}/results", vec!["get"]),
         ("/api/v1/monitors/{id}/stats", vec!["get"]),
         ("/api/v1/heartbeats/{secret}", vec!["get", "post"]),
+        ("/api/v1/alert-rules", vec!["get", "post"]),
+        ("/api/v1/alert-rules/{id}", vec!["get", "patch", "delete"]),
+        ("/api/v1/alert-rules/{id}/deliveries", vec!["get"]),
         ("/healthz", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len(), "documented paths: {:?}", paths.keys().collect::<Vec<_>>());

@@ -52,7 +52,19 @@ fn ok<T>(r: Result<T, beacon_app::AppError>) -> T {
 async fn snapshot(store: &RedbStore) -> (usize, Vec<beacon_store::Item>) {
     let changes = store.read("roles-probe", 10_000).await.map(|e| e.len()).unwrap_or_else(|e| panic!("{e}"));
     let mut items = Vec::new();
-    for pk in ["INCIDENTS", "OPEN", "COMPONENTS", "GROUPS", "TEMPLATES", "MEMBERS", "TOKENS", "AUDIT", "MONITORS"] {
+    for pk in [
+        "INCIDENTS",
+        "OPEN",
+        "COMPONENTS",
+        "GROUPS",
+        "TEMPLATES",
+        "MEMBERS",
+        "TOKENS",
+        "AUDIT",
+        "MONITORS",
+        "ALERT_RULES",
+        "SUBSCRIBERS",
+    ] {
         items.extend(store.query(Query::partition(pk).limit(1000)).await.unwrap_or_else(|e| panic!("{e}")).items);
     }
     (changes, items)
@@ -133,6 +145,22 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         .await)
     .monitor
     .id;
+    let alert_rule = ok(service
+        .create_alert_rule(
+            sys.clone(),
+            beacon_app::NewAlertRule {
+                name: "On call".into(),
+                on: beacon_domain::AlertOn { incident_opened: true, ..Default::default() },
+                monitors: None,
+                channel: beacon_domain::Channel::Email {
+                    address: beacon_domain::Email::parse("oncall@example.com").unwrap_or_else(|e| panic!("{e}")),
+                },
+                contact: None,
+            },
+        )
+        .await)
+    .rule
+    .id;
 
     use Role::*;
     let v1 = "/api/v1";
@@ -184,6 +212,17 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         route(Method::GET, format!("{v1}/monitors/{monitor}/results"), Viewer, None),
         route(Method::GET, format!("{v1}/monitors/{monitor}/stats"), Viewer, None),
         route(Method::DELETE, format!("{v1}/monitors/{monitor}"), Admin, None),
+        route(Method::GET, format!("{v1}/alert-rules"), Viewer, None),
+        route(
+            Method::POST,
+            format!("{v1}/alert-rules"),
+            Admin,
+            Some(r#"{"name":"n","on":{"incident_resolved":true},"kind":"email","target":"n@example.com"}"#),
+        ),
+        route(Method::GET, format!("{v1}/alert-rules/{alert_rule}"), Viewer, None),
+        route(Method::PATCH, format!("{v1}/alert-rules/{alert_rule}"), Admin, Some(r#"{"name":"Renamed"}"#)),
+        route(Method::GET, format!("{v1}/alert-rules/{alert_rule}/deliveries"), Viewer, None),
+        route(Method::DELETE, format!("{v1}/alert-rules/{alert_rule}"), Admin, None),
         route(Method::DELETE, format!("{v1}/tokens/{}", target_token.id), Admin, None),
         route(Method::DELETE, format!("{v1}/members/{}", target.id), Admin, None),
         route(Method::DELETE, format!("{v1}/templates/{template}"), Admin, None),

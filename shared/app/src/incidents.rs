@@ -333,6 +333,19 @@ impl Service {
         items.iter().map(repo::decode).collect()
     }
 
+    /// Appends entries to an incident's internal timeline, nothing else changing (a team
+    /// alert's firing, say). Entries already there (a repeat) are left as they are.
+    pub async fn append_timeline(&self, id: IncidentId, entries: &[TimelineEntry]) -> AppResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let Write::Put { item, condition } = repo::entries_write(id, entries)? else { return Ok(()) };
+        match self.store.put(item, condition).await {
+            Ok(()) | Err(beacon_store::StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The internal event timeline, oldest first.
     pub async fn timeline(&self, id: IncidentId) -> AppResult<Vec<TimelineEntry>> {
         self.load_incident(id).await?;

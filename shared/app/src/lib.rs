@@ -6,6 +6,7 @@
 //! read. A refused request has changed nothing; a conflicting one is retried when the
 //! caller did not pin a version, and reported as [`AppError::Conflict`] when it did.
 
+pub mod alerts;
 mod clock;
 mod components;
 mod demo;
@@ -21,6 +22,7 @@ pub mod subscribers;
 mod templates;
 mod tokens;
 
+pub use alerts::{AlertRulePatch, NewAlertRule, RuleWithRecipient};
 pub use clock::{Clock, ManualClock, SystemClock, UlidSource};
 pub use components::{ComponentPatch, GroupPatch, NewComponent, NewGroup};
 pub use demo::seed_demo;

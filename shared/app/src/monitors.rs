@@ -625,7 +625,8 @@ impl Service {
             dissenting: verdict.dissenting.clone(),
             thresholds: monitor.thresholds,
         };
-        match (step, &linked) {
+        // What the round found, for the team's alert rules (a change record of its own).
+        let found: Option<(Finding, CheckOutcome, Option<beacon_domain::IncidentId>)> = match (step, &linked) {
             (Step::Open(level), None) => {
                 let new = NewIncident {
                     title: Title::parse(&monitor.fill(&monitor.incident_title, level))?,
@@ -648,6 +649,7 @@ impl Service {
                 );
                 next.incident_id = Some(outcome.incident.id);
                 writes.extend(self.outcome_writes(None, &outcome, &actor, at).await?);
+                Some((Finding::Confirmed, level, Some(outcome.incident.id)))
             }
             (Step::Change(level), Some(incident)) if incident.auto_resolve => {
                 let components = monitor
@@ -666,6 +668,7 @@ impl Service {
                 let mut outcome = outcome?;
                 self.push_entry(&mut outcome.entries, incident.id, at, &actor, evidence(Finding::Changed, level));
                 writes.extend(self.outcome_writes(Some(incident), &outcome, &actor, at).await?);
+                Some((Finding::Changed, level, Some(incident.id)))
             }
             (Step::Resolve, Some(incident)) if incident.auto_resolve => {
                 let message =
@@ -687,12 +690,14 @@ impl Service {
                 );
                 next.incident_id = None;
                 writes.extend(self.outcome_writes(Some(incident), &outcome, &actor, at).await?);
+                Some((Finding::Recovered, CheckOutcome::Up, Some(incident.id)))
             }
             // A taken-over incident, or failures coming back to an open one: evidence
             // in its timeline, and nothing public.
             (Step::Open(level) | Step::Change(level), Some(incident)) => {
                 let finding = if matches!(step, Step::Open(_)) { Finding::FailingAgain } else { Finding::Changed };
                 writes.extend(self.evidence_writes(incident, &actor, now, evidence(finding, level))?);
+                Some((finding, level, Some(incident.id)))
             }
             (Step::Resolve, Some(incident)) => {
                 writes.extend(self.evidence_writes(
@@ -701,8 +706,13 @@ impl Service {
                     now,
                     evidence(Finding::RecoveredTakenOver, CheckOutcome::Up),
                 )?);
+                Some((Finding::RecoveredTakenOver, CheckOutcome::Up, Some(incident.id)))
             }
-            (Step::Change(_) | Step::Resolve | Step::Stay, None) | (Step::Stay, Some(_)) => {}
+            (Step::Change(_) | Step::Resolve | Step::Stay, None) | (Step::Stay, Some(_)) => None,
+        };
+        if let Some((finding, outcome, incident_id)) = found {
+            let kind = ChangeKind::MonitorStateChanged { monitor_id: monitor.id, incident_id, finding, outcome };
+            self.record_change(&mut writes, now, &actor, kind)?;
         }
         writes.push(Write::Put {
             item: repo::versioned(monitor_key(monitor.id), "monitor", &next, next.version)?,

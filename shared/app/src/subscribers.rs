@@ -55,11 +55,12 @@ fn subscriber_key(id: SubscriberId) -> Key {
 fn scope(interest: &Interest) -> String {
     match interest {
         Interest::Incident { incident_id } => format!("incident:{incident_id}"),
+        Interest::Team { rule_id } => format!("team:{rule_id}"),
         Interest::Page | Interest::Components { .. } => "page".into(),
     }
 }
 
-fn target_key(channel: &Channel, interest: &Interest) -> Key {
+pub(crate) fn target_key(channel: &Channel, interest: &Interest) -> Key {
     Key::new(SUB_TARGET_PK, format!("{}|{}", channel.target(), scope(interest)))
 }
 
@@ -160,8 +161,11 @@ pub struct SubscriberFilter {
 }
 
 impl SubscriberFilter {
+    /// Team alert recipients are not subscribers of the page: listings leave them out.
     fn accepts(&self, s: &Subscriber) -> bool {
-        self.state.is_none_or(|st| st == s.state) && self.channel.is_none_or(|c| c == s.channel.kind())
+        !matches!(s.interest, Interest::Team { .. })
+            && self.state.is_none_or(|st| st == s.state)
+            && self.channel.is_none_or(|c| c == s.channel.kind())
     }
 }
 
@@ -591,7 +595,7 @@ impl Service {
     /// The live subscriber of a target, and the condition under which a new one may
     /// take the target: no guard, or the same stale guard that was read (an expired
     /// pending subscription, or one removed meanwhile).
-    async fn target(
+    pub(crate) async fn target(
         &self,
         channel: &Channel,
         interest: &Interest,
@@ -610,6 +614,9 @@ impl Service {
         let mut errors = Vec::new();
         match interest {
             Interest::Page => {}
+            Interest::Team { .. } => {
+                errors.push(FieldError::new("interest", "team recipients are made by alert rules, not as subscribers"));
+            }
             Interest::Incident { incident_id } => {
                 if self.store.get(&repo::incident_key(*incident_id)).await?.is_none() {
                     errors.push(FieldError::new("incident_id", format!("incident {incident_id} does not exist")));
@@ -639,7 +646,7 @@ impl Service {
 
     /// As [`Self::replace_writes`], with a condition on the target guard (creation
     /// guards against a racing subscribe of the same target).
-    fn replace_writes_guarded(
+    pub(crate) fn replace_writes_guarded(
         &self,
         before: Option<&Subscriber>,
         after: Option<&Subscriber>,

@@ -1,8 +1,9 @@
 use crate::component::ComponentStatus;
 use crate::ids::{
-    ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, MonitorId, SubscriberId, TemplateId, TokenId,
-    UpdateId,
+    AlertRuleId, ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, MonitorId, SubscriberId, TemplateId,
+    TokenId, UpdateId,
 };
+use crate::monitor::{CheckOutcome, Finding};
 use crate::timeline::Actor;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -128,6 +129,19 @@ pub enum ChangeKind {
     },
     MonitorDeleted {
         monitor_id: MonitorId,
+    },
+    /// A monitor's confirmed state moved (the team's alert rules hear of it).
+    MonitorStateChanged {
+        monitor_id: MonitorId,
+        incident_id: Option<IncidentId>,
+        finding: Finding,
+        outcome: CheckOutcome,
+    },
+    AlertRuleChanged {
+        rule_id: AlertRuleId,
+    },
+    AlertRuleDeleted {
+        rule_id: AlertRuleId,
     },
 }
 

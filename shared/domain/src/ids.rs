@@ -81,6 +81,10 @@ ulid_id!(
     SubscriberId
 );
 ulid_id!(
+    /// A team alert rule.
+    AlertRuleId
+);
+ulid_id!(
     /// A monitor: a scheduled check that opens and resolves incidents on its own.
     MonitorId
 );

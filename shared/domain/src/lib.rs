@@ -5,6 +5,7 @@
 //! pass the current time and fresh ids in (see [`Stamp`]), which keeps every rule
 //! deterministic and testable.
 
+mod alert;
 mod change;
 mod component;
 mod error;
@@ -18,12 +19,13 @@ mod template;
 mod text;
 mod timeline;
 
+pub use alert::{AlertEvent, AlertOn, AlertRule, MAX_RULE_MONITORS};
 pub use change::{Change, ChangeKind, StatusChange};
 pub use component::{Component, ComponentGroup, ComponentStatus, effective_status};
 pub use error::{DomainError, FieldError};
 pub use ids::{
-    ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, MonitorId, NoticeId, SubscriberId,
-    TemplateId, TokenId, UpdateId,
+    AlertRuleId, ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, MonitorId, NoticeId,
+    SubscriberId, TemplateId, TokenId, UpdateId,
 };
 pub use incident::{
     AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome,

@@ -5,7 +5,7 @@
 //! are generated and hashed by the caller; only their hashes are held here.
 
 use crate::error::FieldError;
-use crate::ids::{ComponentId, GroupId, IncidentId, SubscriberId};
+use crate::ids::{AlertRuleId, ComponentId, GroupId, IncidentId, SubscriberId};
 use crate::text::Email;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -190,6 +190,9 @@ pub enum Interest {
     },
     /// One incident, until it is resolved ("follow this incident").
     Incident { incident_id: IncidentId },
+    /// The recipient of a team alert rule: told only what the rule selects, never public
+    /// news (it is in no follow index).
+    Team { rule_id: AlertRuleId },
 }
 
 impl Interest {
@@ -221,6 +224,7 @@ impl Interest {
             Self::Components { components: followed, groups } => {
                 components.iter().any(|(id, group)| followed.contains(id) || group.is_some_and(|g| groups.contains(&g)))
             }
+            Self::Team { .. } => false,
         }
     }
 
@@ -234,6 +238,7 @@ impl Interest {
                 .map(|c| FollowKey::Component(*c))
                 .chain(groups.iter().map(|g| FollowKey::Group(*g)))
                 .collect(),
+            Self::Team { .. } => Vec::new(),
         }
     }
 }

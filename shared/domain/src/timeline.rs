@@ -1,7 +1,9 @@
+use crate::alert::AlertEvent;
 use crate::component::ComponentStatus;
-use crate::ids::{CommentId, ComponentId, EventId, IncidentId, MemberId, MonitorId, TemplateId, UpdateId};
+use crate::ids::{AlertRuleId, CommentId, ComponentId, EventId, IncidentId, MemberId, MonitorId, TemplateId, UpdateId};
 use crate::incident::{Impact, IncidentSource, IncidentStatus};
 use crate::monitor::{CheckOutcome, Finding, RegionResult, Thresholds};
+use crate::subscriber::ChannelKind;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -87,5 +89,13 @@ pub enum EventKind {
         results: Vec<RegionResult>,
         dissenting: Vec<String>,
         thresholds: Thresholds,
+    },
+    /// A team alert rule fired: who was told, through what (chat URLs redacted).
+    AlertFired {
+        rule_id: AlertRuleId,
+        rule: String,
+        channel: ChannelKind,
+        target: String,
+        alert: AlertEvent,
     },
 }

@@ -302,7 +302,16 @@ impl Deliverer {
         token: &str,
         delivery_id: &str,
     ) -> Result<Option<u16>, (Option<u16>, SendError)> {
+        let alert = matches!(notice.subject, crate::notice::Subject::Alert { .. });
         let (url, body, signed) = match &subscriber.channel {
+            Channel::Email { address } if alert => {
+                let mail = render::alert_mail(&self.config, notice, address.as_str(), subscriber.id)
+                    .map_err(|e| (None, SendError::Rejected(e.to_string())))?;
+                return self.mail.send(&mail).await.map(|()| None).map_err(|e| (None, e));
+            }
+            Channel::Slack { url } | Channel::Teams { url } | Channel::Discord { url } if alert => {
+                (url, render::alert_chat_body(&self.config, notice, subscriber.channel.kind()), false)
+            }
             Channel::Email { address } => {
                 let mail = render::notice_mail(&self.config, notice, address.as_str(), subscriber.id, token)
                     .map_err(|e| (None, SendError::Rejected(e.to_string())))?;
@@ -499,6 +508,7 @@ impl Deliverer {
 fn event_name(notice: &Notice) -> &'static str {
     use beacon_domain::NoticeEvent::*;
     match (&notice.subject, notice.event) {
+        (crate::notice::Subject::Alert { alert }, _) => alert.event_name(),
         (crate::notice::Subject::Component { .. }, _) => "component.updated",
         (_, Created) => "incident.created",
         (_, Updated) => "incident.updated",

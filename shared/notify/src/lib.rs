@@ -7,6 +7,7 @@
 //! (notice, subscriber) pair, renders the channel's message, sends it through a
 //! transport, and marks it sent.
 
+pub mod alert;
 pub mod bounces;
 pub mod deliver;
 #[cfg(feature = "http")]

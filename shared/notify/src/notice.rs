@@ -36,6 +36,8 @@ pub enum Subject {
     /// A component's shown status moved (webhook subscribers, as Statuspage's component
     /// webhooks; people are told through the incident that moved it).
     Component { change: StatusChange, at: Timestamp },
+    /// A team alert (the recipients of alert rules only).
+    Alert { alert: crate::alert::Alert },
 }
 
 /// The news of one update or component change.
@@ -67,7 +69,7 @@ impl Notice {
                 let update = updates.iter().find(|u| u.id == *update_id)?;
                 Some(IncidentNews { incident, updates, update })
             }
-            Subject::Component { .. } => None,
+            Subject::Component { .. } | Subject::Alert { .. } => None,
         }
     }
 
@@ -78,7 +80,11 @@ impl Notice {
 
     /// Whether the notice goes to this subscriber now.
     pub fn reaches(&self, subscriber: &Subscriber) -> bool {
+        // Team recipients hear alerts only; subscribers never do.
+        let team = matches!(subscriber.interest, Interest::Team { .. });
         match &self.subject {
+            Subject::Alert { .. } => team && subscriber.state == SubscriberState::Active,
+            _ if team => false,
             Subject::Incident { incident, .. } => subscriber.receives(self.event, incident.id, &self.touched()),
             Subject::Component { .. } => {
                 subscriber.state == SubscriberState::Active
@@ -90,7 +96,7 @@ impl Notice {
                             .touched()
                             .iter()
                             .any(|(c, g)| components.contains(c) || g.is_some_and(|g| groups.contains(&g))),
-                        Interest::Incident { .. } => false,
+                        Interest::Incident { .. } | Interest::Team { .. } => false,
                     }
             }
         }
@@ -105,6 +111,7 @@ impl Notice {
                 vec![IncidentRecord { incident: incident.as_ref().clone(), updates: updates.clone() }],
             ),
             Subject::Component { at, .. } => (*at, Vec::new()),
+            Subject::Alert { alert } => (alert.at, Vec::new()),
         };
         Snapshot {
             page: page.clone(),
@@ -119,6 +126,10 @@ impl Notice {
     pub fn link(&self, page: &PageConfig) -> String {
         match &self.subject {
             Subject::Incident { incident, .. } => format!("{}/incidents/{}.html", page.url, incident.id),
+            Subject::Alert { alert } => match &alert.incident {
+                Some(i) => format!("{}/incidents/{}.html", page.url, i.id),
+                None => format!("{}/index.html", page.url),
+            },
             Subject::Component { .. } => format!("{}/index.html", page.url),
         }
     }
@@ -128,6 +139,7 @@ impl Notice {
         let at = match &self.subject {
             Subject::Incident { incident, .. } => incident.updated_at,
             Subject::Component { at, .. } => *at,
+            Subject::Alert { alert } => alert.at,
         };
         at.as_second() + NOTICE_TTL_SECONDS
     }

@@ -6,12 +6,13 @@
 //! partition is read in subscriber-id order, a page at a time; the partitions are
 //! merged by id, so a subscriber listed under several keys is planned once.
 
+use crate::alert;
 use crate::notice::{self, Notice, Subject};
 use crate::queue::{JOB_SIZE, Job, QueueError, WorkQueue};
 use beacon_app::feed::{ChangeHandler, HandlerError};
 use beacon_app::subscribers::{FOLLOW_CHANNEL_ATTRIBUTE, FOLLOW_EVENTS_ATTRIBUTE, follow_pk};
 use beacon_app::{AppError, Service};
-use beacon_domain::{Change, FollowKey, SubscriberId};
+use beacon_domain::{Actor, AlertRule, Change, Channel, EventId, EventKind, FollowKey, SubscriberId, TimelineEntry};
 use beacon_store::{Condition, Cursor, Item, Key, Query, Store, StoreError, Value};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -71,7 +72,66 @@ impl Planner {
             total.recipients += planned.recipients;
             total.jobs += planned.jobs;
         }
+        if let Some(notice) = alert::build(&self.service, change).await? {
+            let planned = self.plan_alert(&notice).await?;
+            total.recipients += planned.recipients;
+            total.jobs += planned.jobs;
+        }
         Ok(total)
+    }
+
+    /// Enqueues the recipients of every alert rule the alert fires, and records each
+    /// firing in the incident's timeline. Safe to repeat, as [`Self::plan`].
+    pub async fn plan_alert(&self, notice: &Notice) -> Result<Planned, PlanError> {
+        let Subject::Alert { alert } = &notice.subject else { return Ok(Planned::default()) };
+        let store = self.service.store().as_ref();
+        if store.get(&planned_key(notice)).await?.is_some() {
+            return Ok(Planned::default());
+        }
+        let rules = self.service.alert_rules().await?;
+        let fired: Vec<&AlertRule> = alert::firing(&rules, alert).collect();
+        let mut planned = Planned::default();
+        if !fired.is_empty() {
+            notice::save(&self.service, notice).await?;
+            let recipients: Vec<SubscriberId> = fired.iter().map(|r| r.recipient).collect();
+            planned.recipients = recipients.len() as u64;
+            let jobs: Vec<Job> = recipients.chunks(JOB_SIZE).map(|chunk| self.job(notice, chunk.to_vec())).collect();
+            planned.jobs = jobs.len() as u64;
+            for batch in jobs.chunks(ENQUEUE_BATCH) {
+                self.queue.enqueue(batch.to_vec(), Duration::ZERO).await?;
+            }
+            if let Some(incident) = &alert.incident {
+                let mut entries = Vec::new();
+                for rule in &fired {
+                    let (channel, target) = match self.service.subscriber(rule.recipient).await {
+                        Ok(r) => (r.channel.kind(), shown_target(&r.channel)),
+                        Err(AppError::NotFound { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    entries.push(TimelineEntry {
+                        id: firing_entry_id(notice, rule.id),
+                        incident_id: incident.id,
+                        at: alert.at,
+                        actor: Actor::System,
+                        kind: EventKind::AlertFired {
+                            rule_id: rule.id,
+                            rule: rule.name.to_string(),
+                            channel,
+                            target,
+                            alert: alert.event,
+                        },
+                    });
+                }
+                self.service.append_timeline(incident.id, &entries).await?;
+            }
+        }
+        let marker = Item::new(planned_key(notice))
+            .with("type", Value::S("notice_planned".into()))
+            .with("recipients", Value::N(i64::try_from(planned.recipients).unwrap_or(i64::MAX)))
+            .with("ttl", Value::N(notice.expires()));
+        store.put(marker, Condition::None).await?;
+        tracing::info!(notice = %notice.id, rules = planned.recipients, "alert planned");
+        Ok(planned)
     }
 
     /// Enqueues every subscriber the notice reaches. Safe to repeat: a repeat after the
@@ -144,6 +204,26 @@ impl Planner {
 impl ChangeHandler for Planner {
     async fn handle(&self, change: &Change) -> Result<(), HandlerError> {
         self.plan_change(change).await.map(|_| ()).map_err(|e| HandlerError(e.to_string()))
+    }
+}
+
+/// The timeline entry of one rule's firing: derived from the notice and the rule, so a
+/// repeated plan writes the same entry (and the store keeps the first).
+fn firing_entry_id(notice: &Notice, rule: beacon_domain::AlertRuleId) -> EventId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}/{rule}", notice.id));
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&digest[..10]);
+    EventId::new(Ulid::from_parts(notice.id.ulid().timestamp_ms(), u128::from_be_bytes(random)))
+}
+
+/// A recipient as the timeline names it: chat webhook URLs (whose path is their secret)
+/// redacted.
+fn shown_target(channel: &Channel) -> String {
+    match channel {
+        Channel::Slack { url } | Channel::Teams { url } | Channel::Discord { url } => url.redacted(),
+        Channel::Email { address } => address.to_string(),
+        Channel::Webhook { url } => url.as_str().to_owned(),
     }
 }
 

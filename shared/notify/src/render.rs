@@ -271,6 +271,7 @@ pub fn webhook_body(config: &MessageConfig, notice: &Notice, token: &str) -> Vec
             let Some(record) = snapshot.incidents.first() else { return Vec::new() };
             serde_json::to_vec(&IncidentPayload { meta, page, incident: statuspage::incident(&snapshot, record) })
         }
+        Subject::Alert { .. } => return alert_webhook_body(config, notice).unwrap_or_default(),
         Subject::Component { change, at } => {
             let Some(component) = snapshot.components.first() else { return Vec::new() };
             serde_json::to_vec(&ComponentPayload {
@@ -410,5 +411,135 @@ pub fn discord_body(config: &MessageConfig, notice: &Notice) -> Result<Vec<u8>, 
         }],
         "allowed_mentions": {"parse": []}
     });
+    serde_json::to_vec(&body).map_err(|e| RenderError(e.to_string()))
+}
+
+/// The lines of an alert: what happened, the incident, and each region's evidence.
+fn alert_lines(config: &MessageConfig, notice: &Notice, alert: &crate::alert::Alert) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(m) = &alert.monitor {
+        let state = m.outcome.map_or("changed", |o| o.as_str());
+        lines.push(format!("Monitor: {} ({state})", m.name));
+        for r in &m.results {
+            let status = r.status_code.map(|s| format!(", HTTP {s}")).unwrap_or_default();
+            let why = r.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            lines.push(format!("  {}: {}{status}, {} ms{why}", r.region, r.outcome.as_str(), r.latency_ms));
+        }
+    }
+    if let Some(i) = &alert.incident {
+        lines.push(format!("Incident: {} ({}, impact {})", i.title, i.status.label(), impact_words(i.impact)));
+        lines.push(format!("On the page: {}", notice.link(&config.page)));
+    }
+    let components = component_lines(notice);
+    if !components.is_empty() {
+        lines.push(format!("Components: {}", components.join(", ")));
+    }
+    lines.push(format!("At: {}", alert.at.strftime("%Y-%m-%d %H:%M:%S UTC")));
+    lines
+}
+
+fn alert_of(notice: &Notice) -> Result<&crate::alert::Alert, RenderError> {
+    match &notice.subject {
+        Subject::Alert { alert } => Ok(alert),
+        _ => Err(RenderError("not an alert".into())),
+    }
+}
+
+/// A team alert by mail: no unsubscribe link (the team changes its alert rules), a
+/// stable Message-ID per alert and recipient.
+pub fn alert_mail(
+    config: &MessageConfig,
+    notice: &Notice,
+    to: &str,
+    recipient: SubscriberId,
+) -> Result<Mail, RenderError> {
+    let alert = alert_of(notice)?;
+    let to_box: Mailbox = to.parse().map_err(|e| RenderError(format!("recipient {to:?}: {e}")))?;
+    let mut lines = alert_lines(config, notice, alert);
+    lines.push(String::new());
+    lines.push(format!("You receive this through a team alert rule of {}.", config.page.name));
+    let text = lines.join("\n");
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:auto;color:#1f2328\"><h1 style=\"font-size:1.2em\">{}</h1><pre style=\"white-space:pre-wrap\">{}</pre></body></html>",
+        escape(&alert.headline()),
+        escape(&text)
+    );
+    let id = format!("<alert.{}.{recipient}@{}>", notice.id, config.id_domain());
+    let message = Message::builder()
+        .from(config.from.clone())
+        .to(to_box)
+        .subject(format!("[{} alert] {}", config.page.name, alert.headline()))
+        .date(alert.at.into())
+        .message_id(Some(id.clone()))
+        .raw_header(header("Auto-Submitted", "auto-generated".into()))
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| RenderError(e.to_string()))?;
+    Ok(Mail { from: config.from.email.to_string(), to: to.to_owned(), message_id: id, bytes: message.formatted() })
+}
+
+/// A team alert as webhook JSON (signed like every webhook delivery).
+pub fn alert_webhook_body(config: &MessageConfig, notice: &Notice) -> Result<Vec<u8>, RenderError> {
+    let alert = alert_of(notice)?;
+    let body = json!({
+        "alert": {
+            "id": notice.id.to_string(),
+            "event": alert.event,
+            "headline": alert.headline(),
+            "at": alert.at,
+            "monitor": alert.monitor,
+            "incident": alert.incident.as_ref().map(|i| json!({
+                "id": i.id, "title": i.title, "status": i.status, "impact": i.impact,
+                "url": notice.link(&config.page),
+            })),
+        },
+        "page": {"id": config.page.id, "name": config.page.name, "status_indicator": notice.page_indicator.as_str()},
+    });
+    serde_json::to_vec(&body).map_err(|e| RenderError(e.to_string()))
+}
+
+/// A team alert for a chat channel: the headline and the evidence, as Slack, Teams or
+/// Discord take text.
+pub fn alert_chat_body(
+    config: &MessageConfig,
+    notice: &Notice,
+    kind: beacon_domain::ChannelKind,
+) -> Result<Vec<u8>, RenderError> {
+    use beacon_domain::ChannelKind;
+    let alert = alert_of(notice)?;
+    let headline = format!("[{} alert] {}", config.page.name, alert.headline());
+    let details = alert_lines(config, notice, alert).join("\n");
+    let body = match kind {
+        ChannelKind::Slack => json!({
+            "text": clip(&headline, 3000),
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": clip(&headline, 150)}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("```{details}```"), 3000)}}
+            ]
+        }),
+        ChannelKind::Teams => json!({
+            "type": "message",
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": null,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": [
+                        {"type": "TextBlock", "text": headline, "weight": "Bolder", "size": "Medium", "wrap": true},
+                        {"type": "TextBlock", "text": details, "wrap": true, "fontType": "Monospace"}
+                    ]
+                }
+            }]
+        }),
+        _ => json!({
+            "embeds": [{
+                "title": clip(&headline, 256),
+                "description": clip(&details, 3000),
+                "timestamp": alert.at.to_string(),
+            }],
+            "allowed_mentions": {"parse": []}
+        }),
+    };
     serde_json::to_vec(&body).map_err(|e| RenderError(e.to_string()))
 }

@@ -397,3 +397,194 @@ async fn paused_monitors_rest_and_check_now_makes_a_round_due(w: World) {
     ok(w.service.check_monitor_now(member(), monitor.id).await);
     assert_eq!(ok(prober.tick().await).checked, 1, "checked at once, not at the next minute");
 }
+
+/// A receiver of webhook deliveries on loopback; returns its URL and what it got.
+async fn receiver() -> (String, Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>) {
+    let seen: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>> = Arc::default();
+    let recorded = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let recorded = recorded.clone();
+            async move {
+                recorded.lock().unwrap_or_else(|p| p.into_inner()).push((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = ok(tokio::net::TcpListener::bind("127.0.0.1:0").await);
+    let address = ok(listener.local_addr());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{address}/hook"), seen)
+}
+
+/// Team alert rules hear what they select, through the delivery machinery, and it is
+/// recorded in the incident's timeline; subscribers never hear alerts, and team
+/// recipients never hear public news or show up among subscribers.
+#[tokio::test]
+async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
+    let w = world().await;
+    let feed = w.feed.clone().unwrap_or_else(|| panic!("the embedded store has a feed"));
+    let status = Arc::new(AtomicU16::new(503));
+    let url = target(status.clone()).await;
+    let monitor =
+        create(&w, settings(&w, http(&url), &["local"], Thresholds { confirm_after: 1, recover_after: 1 })).await;
+    let other = create(&w, settings(&w, http("https://other.example.com/"), &["local"], Thresholds::default())).await;
+    let (hook, received) = receiver().await;
+    let rule = |name: &str, on: beacon_domain::AlertOn, monitors: Option<Vec<beacon_domain::MonitorId>>, channel| {
+        beacon_app::NewAlertRule {
+            name: name.into(),
+            on,
+            monitors: monitors.map(|m| m.into_iter().collect()),
+            channel,
+            contact: None,
+        }
+    };
+    let email = |a: &str| beacon_domain::Channel::Email { address: ok(beacon_domain::Email::parse(a)) };
+    let on_call = ok(w
+        .service
+        .create_alert_rule(
+            member(),
+            rule(
+                "On call",
+                beacon_domain::AlertOn { monitor_changed: true, ..Default::default() },
+                Some(vec![monitor.id]),
+                email("oncall@team.example"),
+            ),
+        )
+        .await);
+    let chatops = ok(w
+        .service
+        .create_alert_rule(
+            member(),
+            rule(
+                "Chatops",
+                beacon_domain::AlertOn { incident_opened: true, ..Default::default() },
+                None,
+                beacon_domain::Channel::Webhook { url: ok(beacon_domain::EndpointUrl::parse(&hook, true)) },
+            ),
+        )
+        .await);
+    let elsewhere = ok(w
+        .service
+        .create_alert_rule(
+            member(),
+            rule(
+                "Other team",
+                beacon_domain::AlertOn { incident_opened: true, monitor_changed: true, ..Default::default() },
+                Some(vec![other.id]),
+                email("other@team.example"),
+            ),
+        )
+        .await);
+    let public = ok(w
+        .service
+        .create_subscriber(
+            member(),
+            beacon_app::NewSubscriber {
+                channel: email("customer@example.com"),
+                interest: beacon_domain::Interest::Page,
+                events: Default::default(),
+                contact: None,
+            },
+        )
+        .await)
+    .subscriber;
+    let listed = ok(w.service.subscribers(Default::default(), None, 100).await);
+    assert_eq!(
+        listed.items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![public.id],
+        "team recipients are not listed"
+    );
+
+    let prober = Prober::new(w.service.clone(), "local", DEV);
+    assert_eq!(ok(prober.tick().await).opened, 1);
+    let incident = ok(w.service.monitor(monitor.id).await).incident_id.unwrap_or_else(|| panic!("opened"));
+
+    // Plan every change, as the notifier does, and deliver the jobs.
+    let queue = beacon_notify::StoreQueue::new(w.service.store().clone(), w.clock.clone());
+    let planner = beacon_notify::Planner::new(w.service.clone(), Arc::new(queue.clone()));
+    for entry in ok(feed.read("alerts-test", 1000).await) {
+        if let Some(change) = ok(beacon_app::repo::change_from_item(&entry.item)) {
+            ok(planner.plan_change(&change).await);
+        }
+    }
+    let outbox_dir = w._dir.path().join("outbox");
+    let outbox = beacon_notify::OutboxMailer::new(&outbox_dir);
+    let config = beacon_notify::MessageConfig {
+        page: beacon_site::PageConfig {
+            id: "test".into(),
+            name: "Acme Status".into(),
+            url: "https://status.acme.example".into(),
+            time_zone: "Etc/UTC".into(),
+            logo_url: None,
+            links: vec![],
+            subscribe_url: None,
+        },
+        api_url: "https://status.acme.example".into(),
+        from: ok("Acme Status <status@acme.example>".parse()),
+    };
+    let deliverer = beacon_notify::Deliverer::new(
+        w.service.clone(),
+        Arc::new(queue.clone()),
+        Arc::new(outbox),
+        Arc::new(ok(beacon_notify::GuardedHttp::new(DEV))),
+        config,
+    );
+    let jobs = ok(queue.receive(100, std::time::Duration::from_secs(60)).await);
+    let mut recipients = std::collections::BTreeSet::new();
+    for leased in &jobs {
+        recipients.extend(leased.job.subscribers.iter().copied());
+        ok(deliverer.process(&leased.job).await);
+        ok(queue.ack(leased).await);
+    }
+    assert!(recipients.contains(&on_call.recipient.id) && recipients.contains(&chatops.recipient.id));
+    assert!(!recipients.contains(&elsewhere.recipient.id), "a rule for another monitor stays quiet");
+    assert!(recipients.contains(&public.id), "the public notice reaches the subscriber");
+
+    let mails: Vec<String> = std::fs::read_dir(&outbox_dir)
+        .map(|dir| dir.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+        .unwrap_or_default();
+    let to =
+        |address: &str| mails.iter().filter(|m| m.contains(&format!("To: {address}"))).cloned().collect::<Vec<_>>();
+    let alert_mail = to("oncall@team.example");
+    assert_eq!(alert_mail.len(), 1, "one alert for one monitor change");
+    assert!(alert_mail[0].contains("Monitor: API health (down)"), "{}", alert_mail[0]);
+    assert!(alert_mail[0].contains("local: down, HTTP 503"), "the evidence: {}", alert_mail[0]);
+    let customer = to("customer@example.com");
+    assert_eq!(customer.len(), 1, "the subscriber hears the incident once");
+    assert!(!customer[0].contains("HTTP 503") && !customer[0].contains("Monitor:"), "no alert reaches a subscriber");
+
+    let hooks = received.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert_eq!(hooks.len(), 1, "the chatops rule fired once");
+    let event = hooks[0].0.get("x-beacon-event").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert_eq!(event, "alert.incident_opened");
+    assert!(hooks[0].0.get("x-beacon-signature").is_some(), "signed like every webhook");
+    let payload: serde_json::Value = ok(serde_json::from_slice(&hooks[0].1));
+    assert_eq!(payload["alert"]["incident"]["title"], "API health is down");
+
+    let fired: Vec<String> = ok(w.service.timeline(incident).await)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::AlertFired { rule, .. } => Some(rule),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    assert!(fired.contains(&"On call".to_owned()) && fired.contains(&"Chatops".to_owned()));
+
+    // Planning again (a redelivered change) sends nothing twice and records nothing twice.
+    for entry in ok(feed.read("alerts-test", 1000).await) {
+        if let Some(change) = ok(beacon_app::repo::change_from_item(&entry.item)) {
+            ok(planner.plan_change(&change).await);
+        }
+    }
+    assert!(ok(queue.receive(100, std::time::Duration::from_secs(60)).await).is_empty());
+    let again = ok(w.service.timeline(incident).await)
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::AlertFired { .. }))
+        .count();
+    assert_eq!(again, 2);
+}
