@@ -198,7 +198,8 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         tracing::info!("monitors are not checked by this process (--no-probes)");
     } else {
         let policy = beacon_notify::OutboundPolicy { allow_plain_http: true, allow_loopback: cli.dev_probes };
-        let prober = beacon_probe::Prober::new(service.clone(), cli.probe_region.clone(), policy);
+        let prober =
+            beacon_probe::Prober::new(service.clone(), cli.probe_region.clone(), policy).map_err(anyhow::Error::msg)?;
         tracing::info!(region = %cli.probe_region, "monitors are checked in this process");
         tokio::spawn(prober.run(PROBE_POLL, stopped.clone()));
     }

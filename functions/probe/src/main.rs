@@ -50,7 +50,7 @@ async fn main() -> Result<(), Error> {
     // Plain HTTP sites are monitored too; inside addresses never (tests set the
     // loopback switch to reach the servers they start).
     let allow_loopback = env("BEACON_PROBE_ALLOW_LOOPBACK").is_ok_and(|v| v == "true");
-    let prober = Prober::new(service, region, OutboundPolicy { allow_plain_http: true, allow_loopback });
+    let prober = Prober::new(service, region, OutboundPolicy { allow_plain_http: true, allow_loopback })?;
     let window = env("BEACON_PROBE_WINDOW_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

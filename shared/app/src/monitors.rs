@@ -56,6 +56,12 @@ fn result_key(id: MonitorId, region: &str, round_at: Timestamp) -> Key {
     Key::new(monitor_pk(id), format!("R#{region}#{:012}", round_at.as_second()))
 }
 
+/// A result as stored, expiring after the retention period.
+fn result_item(id: MonitorId, round_at: Timestamp, result: &RegionResult) -> AppResult<Item> {
+    let expires = result.at.as_second() + RESULT_RETENTION_SECONDS;
+    Ok(repo::record(result_key(id, &result.region, round_at), "monitor_result", result)?.with("ttl", Value::N(expires)))
+}
+
 fn day_of(at: Timestamp) -> String {
     at.strftime("%Y-%m-%d").to_string()
 }
@@ -521,14 +527,39 @@ impl Service {
         Ok(monitors)
     }
 
+    /// Records a region's result of the round `monitor` (as read when its check was due)
+    /// stands in, closing the round in the same transaction when this result completes
+    /// it, as it always does for a monitor of one region: one write where
+    /// [`Self::record_result`] takes two. Falls back to that when the monitor changed
+    /// meanwhile, or the region already reported.
+    pub async fn record_checked(&self, monitor: &Monitor, result: RegionResult) -> AppResult<Recorded> {
+        let now = self.now();
+        let round_at = monitor.round_at;
+        let mut results = Vec::with_capacity(monitor.regions.len());
+        for region in monitor.regions.iter().filter(|r| **r != result.region) {
+            if let Some(item) = self.store.get(&result_key(monitor.id, region, round_at)).await? {
+                results.push(repo::decode::<RegionResult>(&item)?);
+            }
+        }
+        if results.len() + 1 >= monitor.regions.len() || monitor.round_over(now) {
+            results.push(result.clone());
+            let (mut writes, outcome, step) = self.round_writes(monitor, &results, now).await?;
+            writes.push(Write::Put {
+                item: result_item(monitor.id, round_at, &result)?,
+                condition: Condition::NotExists,
+            });
+            if self.commit(writes).await? {
+                return Ok(Recorded::Closed { outcome: outcome.unwrap_or(CheckOutcome::Up), step });
+            }
+        }
+        self.record_result(monitor.id, round_at, result).await
+    }
+
     /// Stores one region's result of the monitor's current round (`round_at`), then
     /// closes the round if every region has reported or the next one is due.
     #[tracing::instrument(skip(self, result), fields(region = %result.region, outcome = ?result.outcome))]
     pub async fn record_result(&self, id: MonitorId, round_at: Timestamp, result: RegionResult) -> AppResult<Recorded> {
-        let expires = result.at.as_second() + RESULT_RETENTION_SECONDS;
-        let item = repo::record(result_key(id, &result.region, round_at), "monitor_result", &result)?
-            .with("ttl", Value::N(expires));
-        let stored = match self.store.put(item, Condition::NotExists).await {
+        let stored = match self.store.put(result_item(id, round_at, &result)?, Condition::NotExists).await {
             Ok(()) => true,
             Err(beacon_store::StoreError::ConditionFailed { .. }) => false,
             Err(e) => return Err(e.into()),

@@ -118,8 +118,44 @@ fn classify(e: reqwest::Error) -> (ErrorClass, String) {
     (ErrorClass::Connect, text)
 }
 
+/// The HTTP clients checks share, built once per prober: a TLS configuration with its
+/// roots is costly to build, and was most of a check's CPU time when made per check.
+/// No connection is kept between checks, so each one measures a fresh connection (name
+/// lookup, connect, TLS) as a visitor's first request would.
+#[derive(Clone, Debug)]
+pub struct HttpClients {
+    follow: reqwest::Client,
+    stay: reqwest::Client,
+    policy: OutboundPolicy,
+}
+
+impl HttpClients {
+    pub fn new(policy: OutboundPolicy) -> Result<Self, String> {
+        let build = |redirects| {
+            reqwest::Client::builder()
+                .redirect(redirects)
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .dns_resolver(Arc::new(GuardedResolver::new(policy)))
+                .user_agent(concat!("Beacon-Probe/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("cannot build the probes' HTTP client: {e}"))
+        };
+        Ok(Self {
+            follow: build(reqwest::redirect::Policy::limited(5))?,
+            stay: build(reqwest::redirect::Policy::none())?,
+            policy,
+        })
+    }
+
+    pub fn policy(&self) -> OutboundPolicy {
+        self.policy
+    }
+}
+
 /// Runs an HTTP(S) check.
-pub async fn run_http(check: &HttpCheck, policy: OutboundPolicy) -> ProbeResult {
+pub async fn run_http(check: &HttpCheck, clients: &HttpClients) -> ProbeResult {
+    let policy = clients.policy;
     let started = Instant::now();
     let url = match url::Url::parse(&check.url) {
         Ok(u) => u,
@@ -135,21 +171,9 @@ pub async fn run_http(check: &HttpCheck, policy: OutboundPolicy) -> ProbeResult 
     if let Some(why) = literal.and_then(|ip| refusal(ip, policy)) {
         return ProbeResult::with(Outcome::Down, started.elapsed(), ErrorClass::Refused, why);
     }
-    let redirects =
-        if check.follow_redirects { reqwest::redirect::Policy::limited(5) } else { reqwest::redirect::Policy::none() };
-    let client = match reqwest::Client::builder()
-        .redirect(redirects)
-        .timeout(check.timeout)
-        .no_proxy()
-        .dns_resolver(Arc::new(GuardedResolver::new(policy)))
-        .user_agent(concat!("Beacon-Probe/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return ProbeResult::with(Outcome::Down, started.elapsed(), ErrorClass::Connect, e.to_string()),
-    };
+    let client = if check.follow_redirects { &clients.follow } else { &clients.stay };
     let method = reqwest::Method::from_bytes(check.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut request = client.request(method, url);
+    let mut request = client.request(method, url).timeout(check.timeout);
     for (name, value) in &check.headers {
         request = request.header(name, value);
     }
@@ -351,7 +375,7 @@ pub fn heartbeat(
 /// [`heartbeat`], not probed). `roots` replaces the public roots for TLS (tests).
 pub async fn run_monitor(
     kind: &beacon_domain::MonitorKind,
-    policy: OutboundPolicy,
+    clients: &HttpClients,
     now: Timestamp,
     roots: Option<Arc<rustls::RootCertStore>>,
 ) -> Option<ProbeResult> {
@@ -380,7 +404,7 @@ pub async fn run_monitor(
                 keyword: keyword.clone().map(|text| Keyword { text, present: *keyword_present }),
                 degraded_after: degraded_after_ms.map(|ms| Duration::from_millis(u64::from(ms))),
             };
-            run_http(&check, policy).await
+            run_http(&check, clients).await
         }
         MonitorKind::Tls { host, port, warn_days } => {
             let check = TlsCheck {
@@ -390,12 +414,12 @@ pub async fn run_monitor(
                 warn_within: SignedDuration::from_hours(24 * i64::from(*warn_days)),
                 roots,
             };
-            run_tls(&check, policy, now).await
+            run_tls(&check, clients.policy, now).await
         }
         MonitorKind::Tcp { host, port, timeout_ms } => {
             let check =
                 TcpCheck { host: host.clone(), port: *port, timeout: Duration::from_millis(u64::from(*timeout_ms)) };
-            run_tcp(&check, policy).await
+            run_tcp(&check, clients.policy).await
         }
         MonitorKind::Heartbeat { .. } => return None,
     })

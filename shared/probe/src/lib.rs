@@ -17,7 +17,7 @@ mod checks;
 mod runner;
 
 pub use checks::{
-    ErrorClass, Expected, HttpCheck, Keyword, Outcome, ProbeResult, TcpCheck, TlsCheck, heartbeat, run_http,
-    run_monitor, run_tcp, run_tls,
+    ErrorClass, Expected, HttpCheck, HttpClients, Keyword, Outcome, ProbeResult, TcpCheck, TlsCheck, heartbeat,
+    run_http, run_monitor, run_tcp, run_tls,
 };
 pub use runner::{DEFAULT_CONCURRENCY, Prober, TickReport};

@@ -1,7 +1,7 @@
 //! One region's prober: runs every check that is due, concurrently within a bound, and
 //! hands each result to the use cases, which close rounds and open or resolve incidents.
 
-use crate::checks::{ProbeResult, heartbeat, run_monitor};
+use crate::checks::{HttpClients, ProbeResult, heartbeat, run_monitor};
 use beacon_app::{AppResult, DueCheck, Recorded, Service};
 use beacon_domain::{MonitorId, MonitorKind, RegionResult, Step};
 use beacon_notify::http::OutboundPolicy;
@@ -32,7 +32,7 @@ pub struct TickReport {
 pub struct Prober {
     service: Service,
     region: String,
-    policy: OutboundPolicy,
+    clients: HttpClients,
     roots: Option<Arc<rustls::RootCertStore>>,
     concurrency: usize,
     /// The round each monitor last reported here: a round waiting for other regions is
@@ -41,15 +41,15 @@ pub struct Prober {
 }
 
 impl Prober {
-    pub fn new(service: Service, region: impl Into<String>, policy: OutboundPolicy) -> Self {
-        Self {
+    pub fn new(service: Service, region: impl Into<String>, policy: OutboundPolicy) -> Result<Self, String> {
+        Ok(Self {
             service,
             region: region.into(),
-            policy,
+            clients: HttpClients::new(policy)?,
             roots: None,
             concurrency: DEFAULT_CONCURRENCY,
             reported: Arc::default(),
-        }
+        })
     }
 
     fn reported(&self) -> std::sync::MutexGuard<'_, HashMap<MonitorId, Timestamp>> {
@@ -129,7 +129,7 @@ impl Prober {
                 SignedDuration::from_secs(i64::from(*grace_seconds)),
                 at,
             ),
-            kind => match run_monitor(kind, self.policy, at, self.roots.clone()).await {
+            kind => match run_monitor(kind, &self.clients, at, self.roots.clone()).await {
                 Some(result) => result,
                 None => return Ok(Recorded::Waiting),
             },
@@ -143,7 +143,7 @@ impl Prober {
             error: result.error,
             message: result.message,
         };
-        let recorded = self.service.record_result(monitor.id, monitor.round_at, result).await?;
+        let recorded = self.service.record_checked(&monitor, result).await?;
         self.reported().insert(monitor.id, monitor.round_at);
         Ok(recorded)
     }

@@ -12,6 +12,10 @@ use std::time::Duration;
 
 const DEV: OutboundPolicy = OutboundPolicy { allow_plain_http: true, allow_loopback: true };
 
+fn clients(policy: OutboundPolicy) -> beacon_probe::HttpClients {
+    ok(beacon_probe::HttpClients::new(policy))
+}
+
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
@@ -68,31 +72,31 @@ async fn an_http_check_tells_healthy_slow_wrong_status_missing_keyword_and_close
     let base = target(mode.clone()).await;
     let c = check(format!("{base}/health"));
 
-    let healthy = run_http(&c, DEV).await;
+    let healthy = run_http(&c, &clients(DEV)).await;
     assert_eq!((healthy.outcome, healthy.status_code, healthy.error), (Outcome::Up, Some(200), None), "{healthy:?}");
 
     mode.store(SLOW, Ordering::SeqCst);
-    let slow = run_http(&c, DEV).await;
+    let slow = run_http(&c, &clients(DEV)).await;
     assert_eq!((slow.outcome, slow.error), (Outcome::Degraded, Some(ErrorClass::Slow)), "{slow:?}");
     assert!(slow.latency_ms >= 300);
 
     mode.store(WRONG_STATUS, Ordering::SeqCst);
-    let wrong = run_http(&c, DEV).await;
+    let wrong = run_http(&c, &clients(DEV)).await;
     assert_eq!((wrong.outcome, wrong.status_code, wrong.error), (Outcome::Down, Some(503), Some(ErrorClass::Status)));
 
     mode.store(NO_KEYWORD, Ordering::SeqCst);
-    let missing = run_http(&c, DEV).await;
+    let missing = run_http(&c, &clients(DEV)).await;
     assert_eq!((missing.outcome, missing.error), (Outcome::Down, Some(ErrorClass::Keyword)), "{missing:?}");
     // The same body passes a rule that the word must be absent.
     let mut absent = c.clone();
     absent.keyword = Some(Keyword { text: "status: ok".into(), present: false });
-    assert_eq!(run_http(&absent, DEV).await.outcome, Outcome::Up);
+    assert_eq!(run_http(&absent, &clients(DEV)).await.outcome, Outcome::Up);
 
     // Closed: a port nobody listens on.
     let closed = ok(tokio::net::TcpListener::bind("127.0.0.1:0").await);
     let port = ok(closed.local_addr()).port();
     drop(closed);
-    let gone = run_http(&check(format!("http://127.0.0.1:{port}/health")), DEV).await;
+    let gone = run_http(&check(format!("http://127.0.0.1:{port}/health")), &clients(DEV)).await;
     assert_eq!((gone.outcome, gone.error), (Outcome::Down, Some(ErrorClass::Connect)), "{gone:?}");
 }
 
@@ -107,7 +111,8 @@ async fn a_probe_never_reaches_inside_addresses_unless_allowed() {
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "http://10.0.0.1/".to_owned(),
     ] {
-        let refused = run_http(&check(url.clone()), OutboundPolicy { allow_plain_http: true, ..strict }).await;
+        let refused =
+            run_http(&check(url.clone()), &clients(OutboundPolicy { allow_plain_http: true, ..strict })).await;
         assert_eq!((refused.outcome, refused.error), (Outcome::Down, Some(ErrorClass::Refused)), "{url}: {refused:?}");
     }
     let tcp =
@@ -243,15 +248,18 @@ async fn a_monitors_settings_run_as_its_check() {
     let kind: beacon_domain::MonitorKind = ok(serde_json::from_value(serde_json::json!({
         "kind": "http", "url": format!("{base}/health"), "keyword": "status: ok", "degraded_after_ms": 200
     })));
-    let up = beacon_probe::run_monitor(&kind, DEV, Timestamp::now(), None).await.unwrap_or_else(|| panic!("a result"));
+    let up = beacon_probe::run_monitor(&kind, &clients(DEV), Timestamp::now(), None)
+        .await
+        .unwrap_or_else(|| panic!("a result"));
     assert_eq!(beacon_domain::CheckOutcome::from(up.outcome), beacon_domain::CheckOutcome::Up);
     mode.store(NO_KEYWORD, Ordering::SeqCst);
-    let down =
-        beacon_probe::run_monitor(&kind, DEV, Timestamp::now(), None).await.unwrap_or_else(|| panic!("a result"));
+    let down = beacon_probe::run_monitor(&kind, &clients(DEV), Timestamp::now(), None)
+        .await
+        .unwrap_or_else(|| panic!("a result"));
     assert_eq!((down.outcome, down.error), (Outcome::Down, Some(ErrorClass::Keyword)));
     let heartbeat: beacon_domain::MonitorKind = ok(serde_json::from_value(serde_json::json!({"kind": "heartbeat"})));
     assert!(
-        beacon_probe::run_monitor(&heartbeat, DEV, Timestamp::now(), None).await.is_none(),
+        beacon_probe::run_monitor(&heartbeat, &clients(DEV), Timestamp::now(), None).await.is_none(),
         "heartbeats are not probed"
     );
 }

@@ -145,7 +145,7 @@ async fn a_failure_confirmed_opens_one_incident_with_evidence_and_recovery_resol
     let url = target(status.clone()).await;
     let monitor =
         create(&w, settings(&w, http(&url), &["local"], Thresholds { confirm_after: 2, recover_after: 2 })).await;
-    let prober = Prober::new(w.service.clone(), "local", DEV);
+    let prober = ok(Prober::new(w.service.clone(), "local", DEV));
 
     let first = ok(prober.tick().await);
     assert_eq!((first.checked, first.rounds_closed, first.opened), (1, 1, 0));
@@ -324,7 +324,7 @@ async fn a_taken_over_incident_only_records_the_recovery(w: World) {
     let url = target(status.clone()).await;
     let monitor =
         create(&w, settings(&w, http(&url), &["local"], Thresholds { confirm_after: 1, recover_after: 1 })).await;
-    let prober = Prober::new(w.service.clone(), "local", DEV);
+    let prober = ok(Prober::new(w.service.clone(), "local", DEV));
     assert_eq!(ok(prober.tick().await).opened, 1);
     let incident = ok(w.service.monitor(monitor.id).await).incident_id.unwrap_or_else(|| panic!("opened"));
     ok(w.service
@@ -364,7 +364,7 @@ async fn a_missed_heartbeat_opens_an_incident_and_a_call_resolves_it(w: World) {
     let created = ok(w.service.create_monitor(member(), s, &known(&["local"])).await);
     let secret = created.heartbeat_secret.unwrap_or_else(|| panic!("a heartbeat monitor has a secret"));
     assert!(matches!(w.service.record_heartbeat("not-the-secret").await, Err(beacon_app::AppError::NotFound { .. })));
-    let prober = Prober::new(w.service.clone(), "local", DEV);
+    let prober = ok(Prober::new(w.service.clone(), "local", DEV));
 
     assert_eq!(ok(w.service.record_heartbeat(&secret).await), created.monitor.id);
     assert_eq!(ok(prober.tick().await).opened, 0);
@@ -386,7 +386,7 @@ async fn paused_monitors_rest_and_check_now_makes_a_round_due(w: World) {
     let url = target(status).await;
     let monitor =
         create(&w, settings(&w, http(&url), &["local"], Thresholds { confirm_after: 1, recover_after: 1 })).await;
-    let prober = Prober::new(w.service.clone(), "local", DEV);
+    let prober = ok(Prober::new(w.service.clone(), "local", DEV));
     ok(w.service.set_monitor_paused(member(), monitor.id, true).await);
     assert_eq!(ok(prober.tick().await).checked, 0);
     assert!(w.service.check_monitor_now(member(), monitor.id).await.is_err(), "a paused monitor is not checked");
@@ -499,7 +499,7 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
         "team recipients are not listed"
     );
 
-    let prober = Prober::new(w.service.clone(), "local", DEV);
+    let prober = ok(Prober::new(w.service.clone(), "local", DEV));
     assert_eq!(ok(prober.tick().await).opened, 1);
     let incident = ok(w.service.monitor(monitor.id).await).incident_id.unwrap_or_else(|| panic!("opened"));
 
