@@ -45,7 +45,7 @@ export const API_RATE_LIMIT = 50;
 export const API_BURST_LIMIT = 100;
 /** How often the probe schedule fires in each region (an invocation serves a minute). */
 export const PROBE_EVERY = Duration.minutes(1);
-/** The probe function's timeout: its 45 s window plus the longest check's timeout. */
+/** The probe function's timeout: its 35 s window plus the longest check's timeout, with room to spare. */
 export const PROBE_TIMEOUT = Duration.seconds(90);
 /** Deliverer instances at once: each keeps to its share of the SES account's rate. */
 export const DELIVERERS = 2;
@@ -58,6 +58,7 @@ export const NOTICE_CHANGES = [
   'incident_resolved',
   'incident_reopened',
   'incident_edited',
+  'incident_published',
   'component_changed',
   'monitor_state_changed',
 ];
@@ -438,7 +439,7 @@ export class BeaconStack extends Stack {
       ],
     });
     // Probes from this region: every minute the schedule starts one invocation that runs
-    // the checks due here for the next 45 seconds (other regions: see ProbeStack).
+    // the checks due here for the next 35 seconds (other regions: see ProbeStack).
     const probe = rustFunction(
       'probe',
       'probe',

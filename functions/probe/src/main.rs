@@ -13,10 +13,11 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// How long one invocation keeps starting rounds; a check started at the end may take
-/// its own timeout (30 s at most) on top, inside the function's 90 s. Tests shorten it
-/// with `BEACON_PROBE_WINDOW_SECONDS`.
-const WINDOW: Duration = Duration::from_secs(45);
+/// How long one invocation keeps starting rounds: long enough for the second round of a
+/// 30-second monitor, so an invocation usually ends about 30 s in. A check started at
+/// the end may take its own timeout (30 s at most) on top, inside the function's 90 s.
+/// Tests shorten it with `BEACON_PROBE_WINDOW_SECONDS`.
+const WINDOW: Duration = Duration::from_secs(35);
 
 fn env(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| format!("{name} is not set").into())

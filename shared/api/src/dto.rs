@@ -72,6 +72,10 @@ pub struct ReportIncident {
     pub components: Option<Vec<AffectedComponent>>,
     /// A template whose fields fill whatever this body leaves out.
     pub template_id: Option<TemplateId>,
+    /// Opened internally: the page and subscribers see it once a responder publishes it
+    /// (`POST /api/v1/incidents/{id}/publish`).
+    #[serde(default)]
+    pub internal: bool,
 }
 
 /// One change of affected components: `{id, status}` adds the component or changes its

@@ -100,6 +100,7 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(routes::list_incidents, routes::report_incident))
         .routes(routes!(routes::get_incident, routes::patch_incident))
         .routes(routes!(routes::post_update))
+        .routes(routes!(routes::publish_incident))
         .routes(routes!(routes::list_comments, routes::add_comment))
         .routes(routes!(routes::timeline))
         .routes(routes!(routes::list_templates, routes::create_template))

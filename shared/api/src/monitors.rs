@@ -51,6 +51,9 @@ pub struct CreateMonitor {
     pub incident_title: Option<String>,
     /// The first public update of its incidents (Markdown), with the same fields.
     pub incident_message: Option<String>,
+    /// `false` opens its incidents internally, for a responder to publish
+    /// (`POST /api/v1/incidents/{id}/publish`); `true` by default.
+    pub publish: Option<bool>,
     #[serde(default)]
     pub paused: bool,
 }
@@ -66,6 +69,7 @@ pub struct UpdateMonitor {
     pub components: Option<Vec<MonitoredComponent>>,
     pub incident_title: Option<String>,
     pub incident_message: Option<String>,
+    pub publish: Option<bool>,
     /// A heartbeat monitor gets a new URL; the old one stops working.
     #[serde(default)]
     pub rotate_heartbeat_secret: bool,
@@ -170,6 +174,7 @@ pub async fn create_monitor(
         components: b.components,
         incident_title: b.incident_title,
         incident_message: b.incident_message,
+        publish: b.publish.unwrap_or(true),
         paused: b.paused,
     };
     let created = state.service.create_monitor(caller.actor(), settings, &state.probe_regions).await?;
@@ -211,6 +216,7 @@ pub async fn update_monitor(
         components: b.components,
         incident_title: b.incident_title,
         incident_message: b.incident_message,
+        publish: b.publish,
     };
     let updated = state
         .service

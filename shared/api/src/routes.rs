@@ -290,6 +290,7 @@ pub async fn report_incident(
             components: b.components,
             template_id: b.template_id,
             source: beacon_domain::IncidentSource::Manual,
+            internal: b.internal,
         };
         let detail = state.service.report_incident(caller.actor(), input).await?;
         let version = detail.incident.version;
@@ -330,6 +331,25 @@ pub async fn patch_incident(
             expected,
             EditIncident { title: b.title, impact: b.impact, components, auto_resolve: b.auto_resolve },
         )
+        .await
+        .map_err(|e| Problem::from_app(e, expected.is_some()))?;
+    Ok(with_etag(&incident, incident.version))
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/publish", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, description = "Published: the page shows it and subscribers hear of it", body = Incident), (status = 412, description = "The If-Match version is stale", body = Problem), (status = 422, description = "Already published", body = Problem)))]
+pub async fn publish_incident(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let caller = auth.require(Role::Responder)?;
+    let expected = if_match(&headers)?;
+    let incident = state
+        .service
+        .publish_incident(caller.actor(), id(&raw, "incident")?, expected)
         .await
         .map_err(|e| Problem::from_app(e, expected.is_some()))?;
     Ok(with_etag(&incident, incident.version))

@@ -59,6 +59,7 @@ fn the_openapi_document_lists_every_route() {
         ("/api/v1/incidents", vec!["get", "post"]),
         ("/api/v1/incidents/{id}", vec!["get", "patch"]),
         ("/api/v1/incidents/{id}/updates", vec!["post"]),
+        ("/api/v1/incidents/{id}/publish", vec!["post"]),
         ("/api/v1/incidents/{id}/comments", vec!["get", "post"]),
         ("/api/v1/incidents/{id}/timeline", vec!["get"]),
         ("/api/v1/templates", vec!["get", "post"]),

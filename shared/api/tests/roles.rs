@@ -116,6 +116,19 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         .await)
     .incident
     .id;
+    let internal = ok(service
+        .report_incident(
+            sys.clone(),
+            ReportIncident {
+                title: Some("internal".into()),
+                message: Some("m".into()),
+                internal: true,
+                ..Default::default()
+            },
+        )
+        .await)
+    .incident
+    .id;
     let target = ok(service
         .create_member(
             sys.clone(),
@@ -138,6 +151,7 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
                 components: vec![],
                 incident_title: None,
                 incident_message: None,
+                publish: true,
                 paused: false,
             },
             &regions,
@@ -181,6 +195,7 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         route(Method::GET, format!("{v1}/incidents/{incident}/comments"), Viewer, None),
         route(Method::POST, format!("{v1}/incidents/{incident}/comments"), Responder, Some(r#"{"body":"b"}"#)),
         route(Method::GET, format!("{v1}/incidents/{incident}/timeline"), Viewer, None),
+        route(Method::POST, format!("{v1}/incidents/{internal}/publish"), Responder, None),
         route(Method::GET, format!("{v1}/templates"), Viewer, None),
         route(Method::POST, format!("{v1}/templates"), Admin, Some(r#"{"name":"n","title":"t","message":"m"}"#)),
         route(Method::GET, format!("{v1}/templates/{template}"), Viewer, None),

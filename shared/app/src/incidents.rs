@@ -20,6 +20,8 @@ pub struct ReportIncident {
     pub components: Option<Vec<AffectedComponent>>,
     pub template_id: Option<TemplateId>,
     pub source: IncidentSource,
+    /// Opened internally: the page and subscribers see it once a responder publishes it.
+    pub internal: bool,
 }
 
 /// Post a public update; a status of investigating on a resolved incident reopens it.
@@ -105,7 +107,8 @@ impl Service {
         }
         let draft =
             IncidentDraft { title, status: input.status, impact: input.impact, message, components: input.components };
-        let new = draft.complete(template.as_ref(), input.source)?;
+        let mut new = draft.complete(template.as_ref(), input.source)?;
+        new.published = !input.internal;
         for attempt in 0..MAX_ATTEMPTS {
             let (at, outcome) = self.stamped(&actor, |stamp| Incident::report(new.clone(), stamp));
             let outcome = outcome?;
@@ -197,6 +200,27 @@ impl Service {
             .mutate_incident(&actor, id, expected_version, |incident, stamp| incident.edit(edit.clone(), stamp))
             .await?;
         Ok(outcome.incident)
+    }
+
+    /// Publishes an internal incident: the page shows it from now on, its components
+    /// take its statuses, and subscribers hear of it as a new incident.
+    pub async fn publish_incident(
+        &self,
+        actor: Actor,
+        id: IncidentId,
+        expected_version: Option<u64>,
+    ) -> AppResult<Incident> {
+        let outcome =
+            self.mutate_incident(&actor, id, expected_version, |incident, stamp| incident.publish(stamp)).await?;
+        Ok(outcome.incident)
+    }
+
+    /// The id of the incident's latest public update.
+    async fn latest_update(&self, id: IncidentId) -> AppResult<beacon_domain::UpdateId> {
+        let query = Query::partition(repo::incident_pk(id)).prefix(repo::UPDATE_PREFIX).descending().limit(1);
+        let page = self.store.query(query).await?;
+        let item = page.items.first().ok_or_else(|| AppError::invalid("updates", "the incident has no update"))?;
+        Ok(repo::decode::<PublicUpdate>(item)?.id)
     }
 
     /// Adds a private comment, attributed to the member acting.
@@ -300,6 +324,12 @@ impl Service {
             (None, Some(update), Some(_)) => ChangeKind::IncidentUpdated {
                 incident_id: after.id,
                 update_id: update.id,
+                components: component_ids,
+                status_changes,
+            },
+            (None, None, Some(b)) if !b.published && after.published => ChangeKind::IncidentPublished {
+                incident_id: after.id,
+                update_id: self.latest_update(after.id).await?,
                 components: component_ids,
                 status_changes,
             },
@@ -438,7 +468,9 @@ impl Service {
         let listing = repo::query_all(self.store.as_ref(), Query::partition(repo::INCIDENTS_PK).descending()).await?;
         let known: std::collections::HashMap<IncidentId, &IncidentDetail> =
             previous.map(|p| p.incidents.iter().map(|d| (d.incident.id, d)).collect()).unwrap_or_default();
-        let summaries = listing.iter().map(repo::decode::<IncidentSummary>).collect::<AppResult<Vec<_>>>()?;
+        let mut summaries = listing.iter().map(repo::decode::<IncidentSummary>).collect::<AppResult<Vec<_>>>()?;
+        // Internal incidents are the team's until published.
+        summaries.retain(|s| s.published);
         let reads: Vec<_> = summaries
             .iter()
             .map(|summary| {

@@ -87,6 +87,8 @@ pub struct MonitorSettings {
     pub components: Vec<MonitoredComponent>,
     pub incident_title: Option<String>,
     pub incident_message: Option<String>,
+    /// `false`: its incidents are opened internally, for a responder to publish.
+    pub publish: bool,
     pub paused: bool,
 }
 
@@ -101,6 +103,7 @@ pub struct MonitorPatch {
     pub components: Option<Vec<MonitoredComponent>>,
     pub incident_title: Option<String>,
     pub incident_message: Option<String>,
+    pub publish: Option<bool>,
 }
 
 /// A new monitor, with its heartbeat secret when it is a heartbeat monitor (shown once).
@@ -265,6 +268,7 @@ impl Service {
             components: input.components,
             incident_title: input.incident_title.unwrap_or_else(|| DEFAULT_INCIDENT_TITLE.to_owned()),
             incident_message: input.incident_message.unwrap_or_else(|| DEFAULT_INCIDENT_MESSAGE.to_owned()),
+            publish: input.publish,
             paused: input.paused,
             state: MonitorState::default(),
             incident_id: None,
@@ -365,6 +369,7 @@ impl Service {
             if let Some(message) = patch.incident_message.clone() {
                 next.incident_message = message;
             }
+            next.publish = patch.publish.unwrap_or(next.publish);
             self.check_settings(&next, known_regions).await?;
             next.updated_at = at;
             next.version = current.version + 1;
@@ -668,6 +673,7 @@ impl Service {
                     source: IncidentSource::Monitor,
                     template_id: None,
                     monitor_id: Some(monitor.id),
+                    published: monitor.publish,
                 };
                 let (at, outcome) = self.stamped(&actor, |stamp| Incident::report(new, stamp));
                 let mut outcome = outcome?;
@@ -738,6 +744,16 @@ impl Service {
                     evidence(Finding::RecoveredTakenOver, CheckOutcome::Up),
                 )?);
                 Some((Finding::RecoveredTakenOver, CheckOutcome::Up, Some(incident.id)))
+            }
+            // Failing again while recovering: the same incident gets the evidence.
+            (Step::Stay, Some(incident)) if monitor.state.passing_rounds > 0 && verdict.outcome != CheckOutcome::Up => {
+                writes.extend(self.evidence_writes(
+                    incident,
+                    &actor,
+                    now,
+                    evidence(Finding::FailingAgain, verdict.outcome),
+                )?);
+                None
             }
             (Step::Change(_) | Step::Resolve | Step::Stay, None) | (Step::Stay, Some(_)) => None,
         };

@@ -86,6 +86,13 @@ pub struct IncidentSummary {
     pub updated_at: Timestamp,
     pub resolved_at: Option<Timestamp>,
     pub version: u64,
+    /// `false` while internal: the page, page status and components leave it out.
+    #[serde(default = "published_by_default")]
+    pub published: bool,
+}
+
+fn published_by_default() -> bool {
+    true
 }
 
 impl From<&Incident> for IncidentSummary {
@@ -99,6 +106,7 @@ impl From<&Incident> for IncidentSummary {
             updated_at: i.updated_at,
             resolved_at: i.resolved_at,
             version: i.version,
+            published: i.published,
         }
     }
 }

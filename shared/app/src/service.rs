@@ -85,7 +85,10 @@ impl Service {
     pub async fn page_status(&self) -> AppResult<PageStatus> {
         let components = self.components().await?;
         let open = self.open_incidents().await?;
-        Ok(PageStatus::derive(components.iter().map(|c| c.status), open.iter().map(|m| m.summary.impact)))
+        Ok(PageStatus::derive(
+            components.iter().map(|c| c.status),
+            open.iter().filter(|m| m.summary.published).map(|m| m.summary.impact),
+        ))
     }
 
     /// The writes that keep the shown status of every component whose imposition
@@ -128,7 +131,7 @@ impl Service {
         for component in components {
             let imposed = markers
                 .iter()
-                .filter(|m| m.summary.id != incident)
+                .filter(|m| m.summary.id != incident && m.summary.published)
                 .flat_map(|m| m.components.iter())
                 .chain(after.iter())
                 .filter(|c| c.id == component.id)

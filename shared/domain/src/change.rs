@@ -74,6 +74,16 @@ pub enum ChangeKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         status_changes: Vec<StatusChange>,
     },
+    /// An internal incident was published: its news, as of its latest update, is new
+    /// to the page and to subscribers.
+    IncidentPublished {
+        incident_id: IncidentId,
+        update_id: UpdateId,
+        #[serde(default)]
+        components: Vec<ComponentId>,
+        #[serde(default)]
+        status_changes: Vec<StatusChange>,
+    },
     IncidentEdited {
         incident_id: IncidentId,
         components: Vec<ComponentId>,
@@ -163,6 +173,7 @@ impl ChangeKind {
             | Self::IncidentResolved { status_changes, .. }
             | Self::IncidentReopened { status_changes, .. }
             | Self::IncidentEdited { status_changes, .. }
+            | Self::IncidentPublished { status_changes, .. }
             | Self::ComponentChanged { status_changes, .. } => status_changes,
             _ => &[],
         }
@@ -178,6 +189,7 @@ impl ChangeKind {
                 | Self::IncidentResolved { .. }
                 | Self::IncidentReopened { .. }
                 | Self::IncidentEdited { .. }
+                | Self::IncidentPublished { .. }
                 | Self::CommentAdded { .. }
         )
     }

@@ -205,6 +205,11 @@ pub struct Incident {
     /// over turns this off, and the monitor then only records the recovery.
     #[serde(default = "auto_resolve_by_default")]
     pub auto_resolve: bool,
+    /// Whether the page and subscribers see it. An internal incident (a monitor's, when
+    /// the team publishes them by hand) imposes nothing on components and is told to
+    /// nobody outside the team until a responder publishes it.
+    #[serde(default = "auto_resolve_by_default")]
+    pub published: bool,
     /// Grows by one with every change; the guard of optimistic concurrency (the API's ETag).
     pub version: u64,
 }
@@ -259,6 +264,8 @@ pub struct NewIncident {
     pub template_id: Option<TemplateId>,
     /// The monitor opening it, if one is.
     pub monitor_id: Option<MonitorId>,
+    /// `false`: opened internally, for a responder to publish.
+    pub published: bool,
 }
 
 /// A public update to post: a message, and optionally a new status, impact and
@@ -313,6 +320,7 @@ impl Incident {
             resolved_at: None,
             monitor_id: new.monitor_id,
             auto_resolve: true,
+            published: new.published,
             version: 1,
         };
         incident.mark_entered(new.status, at);
@@ -433,9 +441,23 @@ impl Incident {
         Ok(IncidentOutcome { incident: self.clone(), update: None, comment: Some(comment), entries })
     }
 
-    /// The statuses this incident imposes on components: none once resolved.
+    /// The statuses this incident imposes on components: none once resolved, and none
+    /// while internal.
     pub fn imposed(&self) -> impl Iterator<Item = AffectedComponent> + '_ {
-        self.components.iter().copied().filter(|_| self.status.is_open())
+        self.components.iter().copied().filter(|_| self.status.is_open() && self.published)
+    }
+
+    /// Publishes an internal incident: from now on the page shows it, its components
+    /// take its statuses, and subscribers hear of it.
+    pub fn publish(&self, stamp: &mut Stamp<'_>) -> Result<IncidentOutcome, DomainError> {
+        if self.published {
+            return Err(DomainError::field("published", "the incident is already published"));
+        }
+        let mut next = self.clone();
+        next.published = true;
+        next.touch(stamp.at);
+        let entries = entries(self.id, stamp, vec![EventKind::Published]);
+        Ok(IncidentOutcome { incident: next, update: None, comment: None, entries })
     }
 
     pub fn affects(&self, id: ComponentId) -> bool {

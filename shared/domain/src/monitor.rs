@@ -215,6 +215,10 @@ pub struct Monitor {
     pub incident_title: String,
     /// The first public update of those incidents, Markdown, with the same fields.
     pub incident_message: String,
+    /// `true`: its incidents are published at once; `false`: opened internally, for a
+    /// responder to publish (team alert rules hear of them either way).
+    #[serde(default = "yes")]
+    pub publish: bool,
     pub paused: bool,
     /// The rounds so far (failing and passing runs, the outcome its incident stands for).
     pub state: MonitorState,

@@ -76,6 +76,8 @@ pub enum EventKind {
         template_id: TemplateId,
     },
     Reopened,
+    /// An internal incident was published.
+    Published,
     /// A team member turned the monitor's auto-resolve off (took the incident over) or on.
     AutoResolveChanged {
         auto_resolve: bool,

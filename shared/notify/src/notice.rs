@@ -153,7 +153,8 @@ pub fn notice_key(id: NoticeId) -> Key {
 /// announce no incident news.
 pub fn announced(change: &Change) -> Option<(NoticeEvent, beacon_domain::IncidentId, UpdateId)> {
     match &change.kind {
-        ChangeKind::IncidentReported { incident_id, update_id, .. } => {
+        ChangeKind::IncidentReported { incident_id, update_id, .. }
+        | ChangeKind::IncidentPublished { incident_id, update_id, .. } => {
             Some((NoticeEvent::Created, *incident_id, *update_id))
         }
         ChangeKind::IncidentUpdated { incident_id, update_id, .. }
@@ -169,7 +170,10 @@ pub fn announced(change: &Change) -> Option<(NoticeEvent, beacon_domain::Inciden
 
 async fn page_status(service: &Service, all: &[Component]) -> AppResult<PageStatus> {
     let open = service.open_incidents().await?;
-    Ok(PageStatus::derive(all.iter().map(|c| c.status), open.iter().map(|m| m.summary.impact)))
+    Ok(PageStatus::derive(
+        all.iter().map(|c| c.status),
+        open.iter().filter(|m| m.summary.published).map(|m| m.summary.impact),
+    ))
 }
 
 /// Builds every notice a change carries: its incident news (unless none, or posted with
@@ -226,6 +230,10 @@ pub async fn build(service: &Service, change: &Change) -> AppResult<Option<Notic
         Err(AppError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
+    // An internal incident is the team's until published (its publication is news).
+    if !detail.incident.published {
+        return Ok(None);
+    }
     let Some(position) = detail.updates.iter().position(|u| u.id == update_id) else { return Ok(None) };
     if !detail.updates[position].notify {
         return Ok(None);

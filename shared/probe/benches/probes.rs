@@ -140,6 +140,7 @@ fn main() {
                 components: vec![],
                 incident_title: None,
                 incident_message: None,
+                publish: true,
                 paused: false,
             };
             ok(service.create_monitor(beacon_domain::Actor::System, settings, &regions).await);

@@ -108,6 +108,7 @@ fn settings(w: &World, kind: MonitorKind, regions: &[&str], thresholds: Threshol
         }],
         incident_title: None,
         incident_message: None,
+        publish: true,
         paused: false,
     }
 }
@@ -181,6 +182,14 @@ async fn a_failure_confirmed_opens_one_incident_with_evidence_and_recovery_resol
     minute(&w);
     assert_eq!(ok(prober.tick().await).opened, 0);
     assert_eq!(ok(w.service.open_incidents().await).len(), 1);
+    // One passing round, then failing again: evidence on the same incident.
+    status.store(200, Ordering::SeqCst);
+    minute(&w);
+    ok(prober.tick().await);
+    status.store(503, Ordering::SeqCst);
+    minute(&w);
+    assert_eq!(ok(prober.tick().await).opened, 0);
+    assert_eq!(ok(w.service.open_incidents().await).len(), 1);
 
     status.store(200, Ordering::SeqCst);
     minute(&w);
@@ -194,18 +203,18 @@ async fn a_failure_confirmed_opens_one_incident_with_evidence_and_recovery_resol
     assert_eq!(status_of(&w).await, ComponentStatus::Operational);
     assert_eq!(ok(w.service.monitor(monitor.id).await).incident_id, None);
     let findings: Vec<Finding> = evidence(&w, incident_id).await.into_iter().map(|(f, _, _)| f).collect();
-    assert_eq!(findings, vec![Finding::Confirmed, Finding::Recovered]);
+    assert_eq!(findings, vec![Finding::Confirmed, Finding::FailingAgain, Finding::Recovered]);
 
-    // Six rounds: three down, three up; results newest first with a cursor.
+    // Eight rounds: four down, four up; results newest first with a cursor.
     let page = ok(w.service.monitor_results(monitor.id, "local", None, 5).await);
     assert_eq!(page.items.len(), 5);
     assert_eq!(page.items[0].outcome, CheckOutcome::Up);
     let rest = ok(w.service.monitor_results(monitor.id, "local", page.next, 5).await);
-    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items.len(), 3);
     assert!(rest.items[0].at < page.items[4].at);
     let days = ok(w.service.monitor_days(monitor.id, beacon_app::Clock::now(w.clock.as_ref())).await);
     assert_eq!(days.len(), 1);
-    assert_eq!((days[0].checks, days[0].failures, days[0].down_seconds, days[0].observed_seconds), (6, 3, 180, 360));
+    assert_eq!((days[0].checks, days[0].failures, days[0].down_seconds, days[0].observed_seconds), (8, 4, 240, 480));
     assert!(days[0].p50_ms.is_some() && days[0].p95_ms >= days[0].p50_ms);
 
     // The change feed carries the incident's news to the page and the subscribers.
@@ -587,4 +596,84 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
         .filter(|e| matches!(e.kind, EventKind::AlertFired { .. }))
         .count();
     assert_eq!(again, 2);
+}
+
+/// A monitor whose incidents are published by hand opens them internally: nothing moves
+/// on the page and subscribers hear nothing, while the team's alert rule does; once a
+/// responder publishes it, it is public news.
+#[tokio::test]
+async fn an_internal_incident_waits_for_a_responder_to_publish_it() {
+    let w = world().await;
+    let feed = w.feed.clone().unwrap_or_else(|| panic!("the embedded store has a feed"));
+    let status = Arc::new(AtomicU16::new(503));
+    let url = target(status).await;
+    let mut s = settings(&w, http(&url), &["local"], Thresholds { confirm_after: 1, recover_after: 1 });
+    s.publish = false;
+    let monitor = create(&w, s).await;
+    let email = |a: &str| beacon_domain::Channel::Email { address: ok(beacon_domain::Email::parse(a)) };
+    let customer = ok(w
+        .service
+        .create_subscriber(
+            member(),
+            beacon_app::NewSubscriber {
+                channel: email("customer@example.com"),
+                interest: beacon_domain::Interest::Page,
+                events: Default::default(),
+                contact: None,
+            },
+        )
+        .await)
+    .subscriber;
+    let team = ok(w
+        .service
+        .create_alert_rule(
+            member(),
+            beacon_app::NewAlertRule {
+                name: "Triage".into(),
+                on: beacon_domain::AlertOn { incident_opened: true, ..Default::default() },
+                monitors: None,
+                channel: email("triage@team.example"),
+                contact: None,
+            },
+        )
+        .await)
+    .recipient;
+
+    let prober = ok(Prober::new(w.service.clone(), "local", DEV));
+    assert_eq!(ok(prober.tick().await).opened, 1);
+    let incident = ok(w.service.monitor(monitor.id).await).incident_id.unwrap_or_else(|| panic!("opened"));
+    assert!(!ok(w.service.incident(incident).await).incident.published);
+    assert_eq!(status_of(&w).await, ComponentStatus::Operational, "an internal incident moves nothing public");
+    assert_eq!(ok(w.service.page_status().await).indicator, beacon_domain::PageIndicator::None);
+    assert!(ok(w.service.public_state().await).incidents.is_empty(), "the page does not show it");
+
+    let queue = beacon_notify::StoreQueue::new(w.service.store().clone(), w.clock.clone());
+    let planner = beacon_notify::Planner::new(w.service.clone(), Arc::new(queue.clone()));
+    let plan_all = || async {
+        for entry in ok(feed.read("internal-test", 1000).await) {
+            if let Some(change) = ok(beacon_app::repo::change_from_item(&entry.item)) {
+                ok(planner.plan_change(&change).await);
+            }
+        }
+        let jobs = ok(queue.receive(100, std::time::Duration::from_secs(60)).await);
+        let mut recipients = std::collections::BTreeSet::new();
+        for leased in &jobs {
+            recipients.extend(leased.job.subscribers.iter().copied());
+            ok(queue.ack(leased).await);
+        }
+        recipients
+    };
+    let told = plan_all().await;
+    assert!(told.contains(&team.id), "the team hears of it");
+    assert!(!told.contains(&customer.id), "subscribers do not");
+
+    let published = ok(w.service.publish_incident(member(), incident, None).await);
+    assert!(published.published);
+    assert_eq!(status_of(&w).await, ComponentStatus::MajorOutage);
+    assert_eq!(ok(w.service.public_state().await).incidents.len(), 1);
+    let told = plan_all().await;
+    assert!(told.contains(&customer.id), "published: subscribers hear of it as a new incident");
+    assert!(!told.contains(&team.id), "the team was told when it opened");
+    assert!(ok(w.service.timeline(incident).await).iter().any(|e| matches!(e.kind, EventKind::Published)));
+    assert!(w.service.publish_incident(member(), incident, None).await.is_err(), "published once");
 }

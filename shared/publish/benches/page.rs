@@ -99,6 +99,7 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
                     resolved_at: (!open).then_some(end),
                     monitor_id: None,
                     auto_resolve: true,
+                    published: true,
                     version: updates.len() as u64,
                 },
                 updates,

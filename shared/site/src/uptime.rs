@@ -233,6 +233,7 @@ mod tests {
                 resolved_at: (status == IncidentStatus::Resolved).then_some(last),
                 monitor_id: None,
                 auto_resolve: true,
+                published: true,
                 version: updates.len() as u64,
             },
             updates,

@@ -86,6 +86,7 @@ fn record(
             resolved_at: time_of(IncidentStatus::Resolved),
             monitor_id: None,
             auto_resolve: true,
+            published: true,
             version: updates.len() as u64,
         },
         updates,

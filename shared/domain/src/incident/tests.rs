@@ -42,6 +42,7 @@ fn report(status: IncidentStatus, components: Vec<AffectedComponent>) -> Inciden
         source: IncidentSource::Manual,
         template_id: None,
         monitor_id: None,
+        published: true,
     };
     Incident::report(new, &mut stamp).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -197,6 +198,7 @@ fn too_many_components_are_refused() {
         source: IncidentSource::Manual,
         template_id: None,
         monitor_id: None,
+        published: true,
     };
     assert!(Incident::report(new, &mut stamp).is_err());
 }
@@ -249,4 +251,22 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn an_internal_incident_imposes_nothing_until_published() {
+    let a = component(1);
+    let mut out =
+        report(IncidentStatus::Investigating, vec![AffectedComponent { id: a, status: ComponentStatus::MajorOutage }]);
+    out.incident.published = false;
+    assert_eq!(out.incident.imposed().count(), 0);
+    let mut ids = Ids(700);
+    let mut next = || ids.next();
+    let mut stamp = Stamp { at: ts(9), actor: member(), next_id: &mut next };
+    let published = out.incident.publish(&mut stamp).unwrap_or_else(|e| panic!("{e}"));
+    assert!(published.incident.published);
+    assert_eq!(published.incident.version, out.incident.version + 1);
+    assert_eq!(published.incident.imposed().count(), 1);
+    assert!(matches!(published.entries[0].kind, EventKind::Published));
+    assert!(published.incident.publish(&mut stamp).is_err(), "published once");
 }
