@@ -158,7 +158,13 @@ impl Service {
             }
             // Read after the component: see `component_writes` for why the order matters.
             let markers = self.open_incidents().await?;
-            let imposed = markers.iter().flat_map(|m| m.components.iter()).filter(|c| c.id == id).map(|c| c.status);
+            // Internal incidents impose nothing until published.
+            let imposed = markers
+                .iter()
+                .filter(|m| m.summary.published)
+                .flat_map(|m| m.components.iter())
+                .filter(|c| c.id == id)
+                .map(|c| c.status);
             next.status = effective_status(next.manual_status, imposed);
             let at = self.now();
             next.updated_at = at;

@@ -19,8 +19,8 @@ use crate::repo::{self, Listing};
 use crate::service::{MAX_ATTEMPTS, Service, component_key, version_conflict};
 use base64::Engine as _;
 use beacon_domain::{
-    Actor, ChangeKind, CheckOutcome, ComponentEdit, DEFAULT_INCIDENT_MESSAGE, DEFAULT_INCIDENT_TITLE, EventId,
-    EventKind, FieldError, Finding, Incident, IncidentSource, IncidentStatus, Markdown, Monitor, MonitorId,
+    Actor, ChangeKind, CheckOutcome, ComponentEdit, ComponentStatus, DEFAULT_INCIDENT_MESSAGE, DEFAULT_INCIDENT_TITLE,
+    EventId, EventKind, FieldError, Finding, Incident, IncidentSource, IncidentStatus, Markdown, Monitor, MonitorId,
     MonitorKind, MonitorState, MonitoredComponent, Name, NewIncident, NewUpdate, RegionResult, Step, Thresholds,
     TimelineEntry, Title, round_verdict, validate_monitor,
 };
@@ -190,6 +190,20 @@ impl DailyStats {
     }
 }
 
+/// What the page needs of a monitor: read without the rest of its settings, which keeps
+/// the publisher (a Lambda function whose size counts) free of their decoding.
+#[derive(Deserialize)]
+struct PageMonitor {
+    id: MonitorId,
+    components: Vec<MonitoredComponent>,
+    #[serde(default = "published_by_default")]
+    publish: bool,
+}
+
+fn published_by_default() -> bool {
+    true
+}
+
 fn collect<T>(errors: &mut Vec<FieldError>, r: Result<T, FieldError>) -> Option<T> {
     r.map_err(|e| errors.push(e)).ok()
 }
@@ -223,7 +237,8 @@ impl Service {
         for (field, template) in
             [("incident_title", &monitor.incident_title), ("incident_message", &monitor.incident_message)]
         {
-            let filled = monitor.fill(template, CheckOutcome::Down);
+            // Filled with the longest state, so no round can make it too long.
+            let filled = monitor.fill(template, CheckOutcome::Degraded);
             let valid = if field == "incident_title" {
                 Title::parse(&filled).map(|_| ())
             } else {
@@ -321,7 +336,10 @@ impl Service {
             condition: Condition::NotExists,
         });
         writes.push(Write::Put {
-            item: Item::new(ping_key(monitor.id)).with("type", Value::S("ping".into())).with("hash", Value::S(hash)),
+            item: Item::new(ping_key(monitor.id))
+                .with("type", Value::S("ping".into()))
+                .with("hash", Value::S(hash))
+                .with("at", Value::N(self.now().as_millisecond())),
             condition: Condition::None,
         });
         Ok(Some(secret))
@@ -647,7 +665,16 @@ impl Service {
             state.passing_rounds = 0;
             next.incident_id = None;
         }
-        let (state, step) = state.advance(verdict.outcome, monitor.thresholds);
+        let (state, mut step) = state.advance(verdict.outcome, monitor.thresholds);
+        // A taken-over incident handed back (auto-resolve on again) after the monitor
+        // already recovered: nothing would resolve it, so the next passing round does.
+        if step == Step::Stay
+            && verdict.outcome == CheckOutcome::Up
+            && monitor.state.confirmed.is_none()
+            && linked.as_ref().is_some_and(|i| i.auto_resolve)
+        {
+            step = Step::Resolve;
+        }
         next.state = state;
         next.last_outcome = Some(verdict.outcome);
         next.last_round_at = Some(now);
@@ -669,7 +696,7 @@ impl Service {
                     status: IncidentStatus::Investigating,
                     impact: Monitor::impact(level),
                     message: Markdown::parse(&monitor.fill(&monitor.incident_message, level))?,
-                    components: monitor.imposed(level),
+                    components: self.existing(monitor.imposed(level)).await?,
                     source: IncidentSource::Monitor,
                     template_id: None,
                     monitor_id: Some(monitor.id),
@@ -689,14 +716,19 @@ impl Service {
                 Some((Finding::Confirmed, level, Some(outcome.incident.id)))
             }
             (Step::Change(level), Some(incident)) if incident.auto_resolve => {
-                let components = monitor
-                    .imposed(level)
+                let components = self
+                    .existing(monitor.imposed(level))
+                    .await?
                     .into_iter()
                     .map(|c| ComponentEdit::Set { id: c.id, status: c.status })
                     .collect();
-                let message = format!("Our automated checks now find {} {}.", monitor.name, level.as_str());
+                // Public words: the monitor's name stays with the team.
+                let message = match level {
+                    CheckOutcome::Down => "Our automated checks now find the service down.",
+                    _ => "Our automated checks now find the service degraded.",
+                };
                 let new = NewUpdate {
-                    message: Markdown::parse(&message)?,
+                    message: Markdown::parse(message)?,
                     status: None,
                     impact: Some(Monitor::impact(level)),
                     components,
@@ -708,10 +740,9 @@ impl Service {
                 Some((Finding::Changed, level, Some(incident.id)))
             }
             (Step::Resolve, Some(incident)) if incident.auto_resolve => {
-                let message =
-                    format!("Our automated checks find {} up again. This incident has been resolved.", monitor.name);
+                let message = "Our automated checks find the service up again. This incident has been resolved.";
                 let new = NewUpdate {
-                    message: Markdown::parse(&message)?,
+                    message: Markdown::parse(message)?,
                     status: Some(IncidentStatus::Resolved),
                     impact: None,
                     components: Vec::new(),
@@ -767,6 +798,21 @@ impl Service {
         });
         writes.push(Write::Update(self.aggregate_update(monitor, results, verdict.outcome, now)));
         Ok((writes, Some(verdict.outcome), step))
+    }
+
+    /// The components of `imposed` that still exist: a component deleted after the monitor
+    /// was set up must not stop its rounds from closing.
+    async fn existing(
+        &self,
+        imposed: Vec<beacon_domain::AffectedComponent>,
+    ) -> AppResult<Vec<beacon_domain::AffectedComponent>> {
+        let mut kept = Vec::with_capacity(imposed.len());
+        for c in imposed {
+            if self.store.get(&component_key(c.id)).await?.is_some() {
+                kept.push(c);
+            }
+        }
+        Ok(kept)
     }
 
     fn push_entry(
@@ -852,14 +898,28 @@ impl Service {
     ) -> AppResult<std::collections::BTreeMap<beacon_domain::ComponentId, Vec<DailyStats>>> {
         let mut by_component: std::collections::BTreeMap<_, std::collections::BTreeMap<String, DailyStats>> =
             Default::default();
-        for monitor in self.monitors().await? {
-            if monitor.components.is_empty() {
+        let items = repo::query_all(self.store.as_ref(), Query::partition(MONITORS_PK)).await?;
+        for item in &items {
+            let monitor: PageMonitor = repo::decode(item)?;
+            // An internal monitor's findings are the team's, like its incidents.
+            if monitor.components.is_empty() || !monitor.publish {
                 continue;
             }
             let days = self.monitor_days(monitor.id, since).await?;
             for component in &monitor.components {
                 let merged = by_component.entry(component.id).or_default();
-                for day in &days {
+                // A mapping that imposes nothing for an outcome shows none of it either.
+                let shown = |d: &DailyStats| DailyStats {
+                    down_seconds: if component.down == ComponentStatus::Operational { 0 } else { d.down_seconds },
+                    degraded_seconds: if component.degraded == ComponentStatus::Operational {
+                        0
+                    } else {
+                        d.degraded_seconds
+                    },
+                    ..d.clone()
+                };
+                for day in days.iter().map(shown) {
+                    let day = &day;
                     merged
                         .entry(day.day.clone())
                         .and_modify(|m| {

@@ -509,6 +509,12 @@ impl Service {
             let item =
                 self.store.get(&subscriber_key(id)).await?.ok_or_else(|| AppError::not_found("subscriber", id))?;
             let current: Subscriber = repo::decode(&item)?;
+            if let Interest::Team { rule_id } = current.interest {
+                return Err(AppError::invalid(
+                    "id",
+                    format!("this is the recipient of alert rule {rule_id}: delete or change the rule instead"),
+                ));
+            }
             let at = self.now();
             let owns_guard = self
                 .store
@@ -751,6 +757,11 @@ impl Service {
         let mut removed = 0;
         for guard in guards {
             let Some(id) = guard.str("subscriber_id").and_then(|s| s.parse().ok()) else { continue };
+            // A team alert recipient is the team's own address: its failures show in the
+            // rule's delivery log rather than removing the rule's recipient.
+            if guard.key.sk.contains("|team:") {
+                continue;
+            }
             match self.remove_subscriber(&Actor::System, id).await {
                 Ok(_) => removed += 1,
                 Err(AppError::NotFound { .. }) => {

@@ -210,6 +210,9 @@ pub struct Incident {
     /// nobody outside the team until a responder publishes it.
     #[serde(default = "auto_resolve_by_default")]
     pub published: bool,
+    /// When an internal incident was published: news from before is not announced.
+    #[serde(default)]
+    pub published_at: Option<Timestamp>,
     /// Grows by one with every change; the guard of optimistic concurrency (the API's ETag).
     pub version: u64,
 }
@@ -321,6 +324,7 @@ impl Incident {
             monitor_id: new.monitor_id,
             auto_resolve: true,
             published: new.published,
+            published_at: None,
             version: 1,
         };
         incident.mark_entered(new.status, at);
@@ -453,8 +457,12 @@ impl Incident {
         if self.published {
             return Err(DomainError::field("published", "the incident is already published"));
         }
+        if !self.status.is_open() {
+            return Err(DomainError::field("status", "a resolved incident stays internal: reopen it to publish it"));
+        }
         let mut next = self.clone();
         next.published = true;
+        next.published_at = Some(stamp.at);
         next.touch(stamp.at);
         let entries = entries(self.id, stamp, vec![EventKind::Published]);
         Ok(IncidentOutcome { incident: next, update: None, comment: None, entries })

@@ -509,6 +509,10 @@ pub fn validate_monitor(
     if regions.is_empty() || regions.len() > MAX_REGIONS {
         errors.push(FieldError::new("regions", format!("choose 1 to {MAX_REGIONS} regions")));
     }
+    let distinct: std::collections::BTreeSet<&String> = regions.iter().collect();
+    if distinct.len() != regions.len() {
+        errors.push(FieldError::new("regions", "a region is named twice"));
+    }
     for region in regions {
         if !known_regions.contains(region) {
             errors.push(FieldError::new(
@@ -571,6 +575,17 @@ pub fn validate_monitor(
                     "headers",
                     "at most 20 headers, names 1 to 200 and values up to 4,000 characters",
                 ));
+            }
+            // RFC 9110: a name is a token; a value has no control characters (a line
+            // break would make every request fail, and so the monitor look down).
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            for (name, value) in headers {
+                if !name.chars().all(token) {
+                    errors.push(FieldError::new("headers", format!("{name:?} is not a header name")));
+                }
+                if value.chars().any(|c| c.is_control() && c != '\t') {
+                    errors.push(FieldError::new("headers", format!("the value of {name:?} has a control character")));
+                }
             }
         }
         MonitorKind::Tls { host, port, warn_days } => {
@@ -652,6 +667,18 @@ mod validation_tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let errors = validate_monitor(&ftp, 60, &regions()[..1], &regions(), Thresholds::default(), &[]).err();
         assert_eq!(errors.map(|e| e[0].field.clone()).as_deref(), Some("url"));
+    }
+
+    #[test]
+    fn headers_and_regions_are_checked() {
+        let kind: MonitorKind = serde_json::from_value(serde_json::json!({
+            "kind": "http", "url": "https://example.com/", "headers": [["bad name", "x"], ["X-Ok", "line\nbreak"]]
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let errors = validate_monitor(&kind, 60, &regions(), &regions(), Thresholds::default(), &[]).err();
+        assert_eq!(errors.map(|e| e.len()), Some(2));
+        let twice = vec!["eu-west-1".to_owned(), "eu-west-1".to_owned()];
+        assert!(validate_monitor(&http(), 60, &twice, &regions(), Thresholds::default(), &[]).is_err());
     }
 
     #[test]

@@ -167,8 +167,19 @@ pub async fn build(service: &Service, change: &Change) -> AppResult<Option<Notic
     }))
 }
 
-/// The rules an alert fires.
+/// The rules an alert fires. A monitor opening or resolving its incident is one event
+/// told twice (the incident's change and the monitor's): a rule that hears both incident
+/// news and monitor changes hears it once, as incident news.
 pub fn firing<'a>(rules: &'a [AlertRule], alert: &Alert) -> impl Iterator<Item = &'a AlertRule> {
     let monitor = alert.monitor.as_ref().map(|m| m.id);
-    rules.iter().filter(move |r| r.fires(alert.event, monitor))
+    let finding = alert.monitor.as_ref().and_then(|m| m.finding);
+    rules.iter().filter(move |r| {
+        let told_as_incident_news = alert.event == AlertEvent::MonitorChanged
+            && match finding {
+                Some(Finding::Confirmed) => r.on.incident_opened,
+                Some(Finding::Recovered) => r.on.incident_resolved,
+                _ => false,
+            };
+        r.fires(alert.event, monitor) && !told_as_incident_news
+    })
 }

@@ -230,11 +230,16 @@ pub async fn build(service: &Service, change: &Change) -> AppResult<Option<Notic
         Err(AppError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    // An internal incident is the team's until published (its publication is news).
+    // An internal incident is the team's until published (its publication is news); a
+    // change of its internal days planned late is not announced after it.
     if !detail.incident.published {
         return Ok(None);
     }
     let Some(position) = detail.updates.iter().position(|u| u.id == update_id) else { return Ok(None) };
+    let publication = matches!(change.kind, ChangeKind::IncidentPublished { .. });
+    if !publication && detail.incident.published_at.is_some_and(|p| change.at < p) {
+        return Ok(None);
+    }
     if !detail.updates[position].notify {
         return Ok(None);
     }

@@ -131,6 +131,22 @@ pub struct HttpClients {
 
 impl HttpClients {
     pub fn new(policy: OutboundPolicy) -> Result<Self, String> {
+        // A redirect to a name goes through the guarded resolver; one to an address
+        // literal never resolves, so the policy is checked here.
+        let guarded_redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 {
+                return attempt.error("too many redirects");
+            }
+            let literal = match attempt.url().host() {
+                Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+                _ => None,
+            };
+            match literal.and_then(|ip| refusal(ip, policy)) {
+                Some(why) => attempt.error(format!("refused: redirected to an address that is {why}")),
+                None => attempt.follow(),
+            }
+        });
         let build = |redirects| {
             reqwest::Client::builder()
                 .redirect(redirects)
@@ -141,11 +157,7 @@ impl HttpClients {
                 .build()
                 .map_err(|e| format!("cannot build the probes' HTTP client: {e}"))
         };
-        Ok(Self {
-            follow: build(reqwest::redirect::Policy::limited(5))?,
-            stay: build(reqwest::redirect::Policy::none())?,
-            policy,
-        })
+        Ok(Self { follow: build(guarded_redirects)?, stay: build(reqwest::redirect::Policy::none())?, policy })
     }
 
     pub fn policy(&self) -> OutboundPolicy {

@@ -263,3 +263,38 @@ async fn a_monitors_settings_run_as_its_check() {
         "heartbeats are not probed"
     );
 }
+
+/// Redirects are followed only where the monitor says so, and never into an inside
+/// address, even one given as a literal (which no resolver sees).
+#[tokio::test]
+async fn a_redirect_into_an_inside_address_is_refused() {
+    let listener = ok(tokio::net::TcpListener::bind("127.0.0.1:0").await);
+    let address = ok(listener.local_addr());
+    let app = axum::Router::new()
+        .route(
+            "/metadata",
+            axum::routing::get(|| async {
+                (axum::http::StatusCode::FOUND, [("location", "http://169.254.169.254/latest/meta-data/")])
+            }),
+        )
+        .route(
+            "/moved",
+            axum::routing::get(|| async { (axum::http::StatusCode::MOVED_PERMANENTLY, [("location", "/health")]) }),
+        )
+        .route("/health", axum::routing::get(|| async { "status: ok" }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let mut follow = check(format!("http://{address}/metadata"));
+    follow.follow_redirects = true;
+    let refused = run_http(&follow, &clients(DEV)).await;
+    assert_eq!((refused.outcome, refused.error), (Outcome::Down, Some(ErrorClass::Refused)), "{refused:?}");
+    follow.url = format!("http://{address}/moved");
+    let moved = run_http(&follow, &clients(DEV)).await;
+    assert_eq!((moved.outcome, moved.status_code), (Outcome::Up, Some(200)), "{moved:?}");
+    // Not following: the redirect itself is the answer (3xx is expected by default).
+    follow.follow_redirects = false;
+    follow.keyword = None;
+    let stayed = run_http(&follow, &clients(DEV)).await;
+    assert_eq!(stayed.status_code, Some(301));
+}

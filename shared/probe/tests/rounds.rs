@@ -501,6 +501,20 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
         )
         .await)
     .subscriber;
+    // Hears both incident news and monitor changes: a monitor opening its incident is
+    // one alert to it, not two.
+    let both = ok(w
+        .service
+        .create_alert_rule(
+            member(),
+            rule(
+                "Both",
+                beacon_domain::AlertOn { incident_opened: true, monitor_changed: true, ..Default::default() },
+                None,
+                email("both@team.example"),
+            ),
+        )
+        .await);
     let listed = ok(w.service.subscribers(Default::default(), None, 100).await);
     assert_eq!(
         listed.items.iter().map(|s| s.id).collect::<Vec<_>>(),
@@ -544,11 +558,14 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
     );
     let jobs = ok(queue.receive(100, std::time::Duration::from_secs(60)).await);
     let mut recipients = std::collections::BTreeSet::new();
+    let mut both_told = 0;
     for leased in &jobs {
         recipients.extend(leased.job.subscribers.iter().copied());
+        both_told += leased.job.subscribers.iter().filter(|s| **s == both.recipient.id).count();
         ok(deliverer.process(&leased.job).await);
         ok(queue.ack(leased).await);
     }
+    assert_eq!(both_told, 1, "one event, one alert");
     assert!(recipients.contains(&on_call.recipient.id) && recipients.contains(&chatops.recipient.id));
     assert!(!recipients.contains(&elsewhere.recipient.id), "a rule for another monitor stays quiet");
     assert!(recipients.contains(&public.id), "the public notice reaches the subscriber");
@@ -581,7 +598,7 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
             _ => None,
         })
         .collect();
-    assert_eq!(fired.len(), 2, "{fired:?}");
+    assert_eq!(fired.len(), 3, "{fired:?}");
     assert!(fired.contains(&"On call".to_owned()) && fired.contains(&"Chatops".to_owned()));
 
     // Planning again (a redelivered change) sends nothing twice and records nothing twice.
@@ -595,7 +612,7 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
         .iter()
         .filter(|e| matches!(e.kind, EventKind::AlertFired { .. }))
         .count();
-    assert_eq!(again, 2);
+    assert_eq!(again, 3);
 }
 
 /// A monitor whose incidents are published by hand opens them internally: nothing moves
@@ -646,6 +663,16 @@ async fn an_internal_incident_waits_for_a_responder_to_publish_it() {
     assert_eq!(status_of(&w).await, ComponentStatus::Operational, "an internal incident moves nothing public");
     assert_eq!(ok(w.service.page_status().await).indicator, beacon_domain::PageIndicator::None);
     assert!(ok(w.service.public_state().await).incidents.is_empty(), "the page does not show it");
+    // Editing the component meanwhile does not let the internal incident through.
+    ok(w.service
+        .update_component(
+            member(),
+            w.api.id,
+            None,
+            beacon_app::ComponentPatch { name: Some("Public API".into()), ..Default::default() },
+        )
+        .await);
+    assert_eq!(status_of(&w).await, ComponentStatus::Operational);
 
     let queue = beacon_notify::StoreQueue::new(w.service.store().clone(), w.clock.clone());
     let planner = beacon_notify::Planner::new(w.service.clone(), Arc::new(queue.clone()));
@@ -676,4 +703,34 @@ async fn an_internal_incident_waits_for_a_responder_to_publish_it() {
     assert!(!told.contains(&team.id), "the team was told when it opened");
     assert!(ok(w.service.timeline(incident).await).iter().any(|e| matches!(e.kind, EventKind::Published)));
     assert!(w.service.publish_incident(member(), incident, None).await.is_err(), "published once");
+}
+
+on_both!(a_handed_back_incident_resolves_and_a_deleted_component_stops_nothing);
+async fn a_handed_back_incident_resolves_and_a_deleted_component_stops_nothing(w: World) {
+    let status = Arc::new(AtomicU16::new(500));
+    let url = target(status.clone()).await;
+    let monitor =
+        create(&w, settings(&w, http(&url), &["local"], Thresholds { confirm_after: 1, recover_after: 1 })).await;
+    let prober = ok(Prober::new(w.service.clone(), "local", DEV));
+    assert_eq!(ok(prober.tick().await).opened, 1);
+    let incident = ok(w.service.monitor(monitor.id).await).incident_id.unwrap_or_else(|| panic!("opened"));
+    let take_over = |on: bool| EditIncident { auto_resolve: Some(on), ..Default::default() };
+    ok(w.service.edit_incident(member(), incident, None, take_over(false)).await);
+    status.store(200, Ordering::SeqCst);
+    minute(&w);
+    ok(prober.tick().await);
+    assert!(ok(w.service.incident(incident).await).incident.status.is_open(), "taken over: stays open");
+    // Handed back while the service is up: the next passing round resolves it.
+    ok(w.service.edit_incident(member(), incident, None, take_over(true)).await);
+    minute(&w);
+    assert_eq!(ok(prober.tick().await).resolved, 1);
+    assert_eq!(ok(w.service.incident(incident).await).incident.status, IncidentStatus::Resolved);
+
+    // The component it maps to is deleted: the next failure still opens an incident.
+    ok(w.service.delete_component(member(), w.api.id, None).await);
+    status.store(500, Ordering::SeqCst);
+    minute(&w);
+    assert_eq!(ok(prober.tick().await).opened, 1);
+    let next = ok(w.service.monitor(monitor.id).await).incident_id.unwrap_or_else(|| panic!("opened again"));
+    assert!(ok(w.service.incident(next).await).incident.components.is_empty());
 }

@@ -100,6 +100,7 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
                     monitor_id: None,
                     auto_resolve: true,
                     published: true,
+                    published_at: None,
                     version: updates.len() as u64,
                 },
                 updates,

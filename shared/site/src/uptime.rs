@@ -234,6 +234,7 @@ mod tests {
                 monitor_id: None,
                 auto_resolve: true,
                 published: true,
+                published_at: None,
                 version: updates.len() as u64,
             },
             updates,

@@ -87,6 +87,7 @@ fn record(
             monitor_id: None,
             auto_resolve: true,
             published: true,
+            published_at: None,
             version: updates.len() as u64,
         },
         updates,
