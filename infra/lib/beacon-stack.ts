@@ -549,29 +549,7 @@ export class BeaconStack extends Stack {
 
 
     // Alarms: any function error, and any batch the publisher gave up on.
-    // A key of our own: CloudWatch cannot publish to a topic under the AWS-managed SNS
-    // key, whose policy cannot be changed to let it in.
-    const alarmKey = new kms.Key(this, 'AlarmsKey', {
-      description: 'Encrypts the beacon alarm topic',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    alarmKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
-    );
-    const alarmTopic = new sns.Topic(this, 'Alarms', {
-      displayName: 'beacon alarms',
-      enforceSSL: true,
-      masterKey: alarmKey,
-    });
-    if (settings.alarmEmail) {
-      alarmTopic.addSubscription(new subscriptions.EmailSubscription(settings.alarmEmail));
-    }
-    const alarmAction = new cwActions.SnsAction(alarmTopic);
+    const alarmAction = new cwActions.SnsAction(alarmTopic(this, settings, 'beacon alarms', 'Encrypts the beacon alarm topic'));
     for (const [name, fn] of Object.entries(this.functions)) {
       new cloudwatch.Alarm(this, `${name}Errors`, {
         alarmDescription: `The ${name} function failed`,
@@ -735,4 +713,27 @@ export function probeAlarms(scope: Construct, probe: lambda.Function, action: cl
     comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.BREACHING,
   }).addAlarmAction(action);
+}
+
+/** The topic alarms go to (mailed to `alarmEmail` when set), under a key of its own:
+ * CloudWatch cannot publish to a topic under the AWS-managed SNS key, whose policy
+ * cannot be changed to let it in. */
+export function alarmTopic(scope: Construct, settings: Settings, displayName: string, keyDescription: string): sns.Topic {
+  const key = new kms.Key(scope, 'AlarmsKey', {
+    description: keyDescription,
+    enableKeyRotation: true,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      resources: ['*'],
+    }),
+  );
+  const topic = new sns.Topic(scope, 'Alarms', { displayName, enforceSSL: true, masterKey: key });
+  if (settings.alarmEmail) {
+    topic.addSubscription(new subscriptions.EmailSubscription(settings.alarmEmail));
+  }
+  return topic;
 }

@@ -8,14 +8,10 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { LOG_RETENTION, PROBE_EVERY, PROBE_TIMEOUT, probeAlarms } from './beacon-stack';
+import { LOG_RETENTION, PROBE_EVERY, PROBE_TIMEOUT, alarmTopic, probeAlarms } from './beacon-stack';
 import { Settings, functionZip } from './settings';
 
 export interface ProbeStackProps extends StackProps {
@@ -59,27 +55,9 @@ export class ProbeStack extends Stack {
       targets: [new targets.LambdaFunction(this.probe, { retryAttempts: 0 })],
     });
 
-    const alarmKey = new kms.Key(this, 'AlarmsKey', {
-      description: `Encrypts the beacon alarm topic of ${this.region}`,
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    alarmKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
+    const action = new cwActions.SnsAction(
+      alarmTopic(this, settings, `beacon alarms (${this.region})`, `Encrypts the beacon alarm topic of ${this.region}`),
     );
-    const alarmTopic = new sns.Topic(this, 'Alarms', {
-      displayName: `beacon alarms (${this.region})`,
-      enforceSSL: true,
-      masterKey: alarmKey,
-    });
-    if (settings.alarmEmail) {
-      alarmTopic.addSubscription(new subscriptions.EmailSubscription(settings.alarmEmail));
-    }
-    const action = new cwActions.SnsAction(alarmTopic);
     new cloudwatch.Alarm(this, 'probeErrors', {
       alarmDescription: `The probe function in ${this.region} failed`,
       metric: this.probe.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
