@@ -5,8 +5,8 @@
 //! - [`alertmanager`]: Prometheus Alertmanager's webhook, version 4.
 //! - [`grafana`]: Grafana's alerting webhook contact point.
 //! - [`sns`]: Amazon SNS messages; a notification carrying a CloudWatch alarm state
-//!   change becomes an alert. Signature checking is the caller's, before this is trusted
-//!   ([`sns_string_to_sign`], [`genuine_sns_url`]).
+//!   change becomes an alert. [`verify_sns_signature`] checks it against the signing
+//!   certificate, which the caller fetches from SNS (only from [`genuine_sns_url`]s).
 //! - [`generic`]: any JSON object (or array of them), keyed by a field the integration
 //!   names, optionally signed ([`verify_generic_signature`]).
 //!
@@ -18,7 +18,7 @@ mod sns;
 
 pub use generic::{SIGNATURE_TOLERANCE_SECONDS, generic, verify_generic_signature};
 pub use prometheus::{alertmanager, grafana};
-pub use sns::{Sns, SnsMessage, genuine_sns_url, sns, sns_string_to_sign};
+pub use sns::{Sns, SnsMessage, genuine_sns_url, sns, sns_string_to_sign, verify_sns_signature};
 
 use jiff::Timestamp;
 use std::collections::BTreeMap;

@@ -187,6 +187,32 @@ pub fn sns(body: &[u8]) -> Result<Sns, PayloadError> {
     })
 }
 
+/// Checks an SNS message's signature against the certificate SNS signed it with (PEM, as
+/// fetched from its `signing_cert_url`, which must be [`genuine_sns_url`]): the
+/// certificate must be valid at `now`, and its RSA key must verify the canonical string
+/// with SHA-1 (signature version 1) or SHA-256 (version 2).
+pub fn verify_sns_signature(message: &Sns, certificate_pem: &[u8], now: jiff::Timestamp) -> Result<(), String> {
+    if !genuine_sns_url(&message.signing_cert_url) {
+        return Err("the signing certificate is not SNS's".into());
+    }
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(certificate_pem).map_err(|e| format!("the certificate is not PEM: {e}"))?;
+    let certificate = pem.parse_x509().map_err(|e| format!("the certificate is not readable: {e}"))?;
+    let at = x509_parser::time::ASN1Time::from_timestamp(now.as_second()).map_err(|e| e.to_string())?;
+    if !certificate.validity().is_valid_at(at) {
+        return Err("the signing certificate is not valid now".into());
+    }
+    let algorithm: &dyn ring::signature::VerificationAlgorithm = match message.signature_version.as_str() {
+        "1" => &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        "2" => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        other => return Err(format!("signature version {other:?} is not SNS's")),
+    };
+    let key = &certificate.public_key().subject_public_key.data;
+    ring::signature::UnparsedPublicKey::new(algorithm, key)
+        .verify(message.string_to_sign.as_bytes(), &message.signature)
+        .map_err(|_| "the signature does not match the message".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
