@@ -25,7 +25,7 @@ use beacon_domain::{
     TimelineEntry, Title, round_verdict, validate_monitor,
 };
 use beacon_store::{Condition, Cursor, Item, Key, Query, Update, Value, Write};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -944,9 +944,4 @@ impl Service {
         let items = repo::query_all(self.store.as_ref(), query).await?;
         Ok(items.iter().map(DailyStats::from_item).collect())
     }
-}
-
-/// The seconds of a signed duration, for intervals in settings.
-pub fn interval(monitor: &Monitor) -> SignedDuration {
-    SignedDuration::from_secs(i64::from(monitor.interval_seconds))
 }

@@ -407,6 +407,35 @@ async fn paused_monitors_rest_and_check_now_makes_a_round_due(w: World) {
     assert_eq!(ok(prober.tick().await).checked, 1, "checked at once, not at the next minute");
 }
 
+/// Plans every change the feed holds, as the notifier does (a repeat plans nothing new).
+async fn plan_feed(feed: &dyn ChangeFeed, planner: &beacon_notify::Planner) {
+    for entry in ok(feed.read("rounds-test", 1000).await) {
+        if let Some(change) = ok(beacon_app::repo::change_from_item(&entry.item)) {
+            ok(planner.plan_change(&change).await);
+        }
+    }
+}
+
+fn email(address: &str) -> beacon_domain::Channel {
+    beacon_domain::Channel::Email { address: ok(beacon_domain::Email::parse(address)) }
+}
+
+/// A confirmed email subscriber of the whole page.
+async fn page_subscriber(w: &World, address: &str) -> beacon_domain::Subscriber {
+    ok(w.service
+        .create_subscriber(
+            member(),
+            beacon_app::NewSubscriber {
+                channel: email(address),
+                interest: beacon_domain::Interest::Page,
+                events: Default::default(),
+                contact: None,
+            },
+        )
+        .await)
+    .subscriber
+}
+
 /// A receiver of webhook deliveries on loopback; returns its URL and what it got.
 async fn receiver() -> (String, Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>) {
     let seen: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>> = Arc::default();
@@ -451,7 +480,6 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
             contact: None,
         }
     };
-    let email = |a: &str| beacon_domain::Channel::Email { address: ok(beacon_domain::Email::parse(a)) };
     let on_call = ok(w
         .service
         .create_alert_rule(
@@ -488,19 +516,7 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
             ),
         )
         .await);
-    let public = ok(w
-        .service
-        .create_subscriber(
-            member(),
-            beacon_app::NewSubscriber {
-                channel: email("customer@example.com"),
-                interest: beacon_domain::Interest::Page,
-                events: Default::default(),
-                contact: None,
-            },
-        )
-        .await)
-    .subscriber;
+    let public = page_subscriber(&w, "customer@example.com").await;
     // Hears both incident news and monitor changes: a monitor opening its incident is
     // one alert to it, not two.
     let both = ok(w
@@ -529,11 +545,7 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
     // Plan every change, as the notifier does, and deliver the jobs.
     let queue = beacon_notify::StoreQueue::new(w.service.store().clone(), w.clock.clone());
     let planner = beacon_notify::Planner::new(w.service.clone(), Arc::new(queue.clone()));
-    for entry in ok(feed.read("alerts-test", 1000).await) {
-        if let Some(change) = ok(beacon_app::repo::change_from_item(&entry.item)) {
-            ok(planner.plan_change(&change).await);
-        }
-    }
+    plan_feed(feed.as_ref(), &planner).await;
     let outbox_dir = w._dir.path().join("outbox");
     let outbox = beacon_notify::OutboxMailer::new(&outbox_dir);
     let config = beacon_notify::MessageConfig {
@@ -602,11 +614,7 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
     assert!(fired.contains(&"On call".to_owned()) && fired.contains(&"Chatops".to_owned()));
 
     // Planning again (a redelivered change) sends nothing twice and records nothing twice.
-    for entry in ok(feed.read("alerts-test", 1000).await) {
-        if let Some(change) = ok(beacon_app::repo::change_from_item(&entry.item)) {
-            ok(planner.plan_change(&change).await);
-        }
-    }
+    plan_feed(feed.as_ref(), &planner).await;
     assert!(ok(queue.receive(100, std::time::Duration::from_secs(60)).await).is_empty());
     let again = ok(w.service.timeline(incident).await)
         .iter()
@@ -627,20 +635,7 @@ async fn an_internal_incident_waits_for_a_responder_to_publish_it() {
     let mut s = settings(&w, http(&url), &["local"], Thresholds { confirm_after: 1, recover_after: 1 });
     s.publish = false;
     let monitor = create(&w, s).await;
-    let email = |a: &str| beacon_domain::Channel::Email { address: ok(beacon_domain::Email::parse(a)) };
-    let customer = ok(w
-        .service
-        .create_subscriber(
-            member(),
-            beacon_app::NewSubscriber {
-                channel: email("customer@example.com"),
-                interest: beacon_domain::Interest::Page,
-                events: Default::default(),
-                contact: None,
-            },
-        )
-        .await)
-    .subscriber;
+    let customer = page_subscriber(&w, "customer@example.com").await;
     let team = ok(w
         .service
         .create_alert_rule(
@@ -677,11 +672,7 @@ async fn an_internal_incident_waits_for_a_responder_to_publish_it() {
     let queue = beacon_notify::StoreQueue::new(w.service.store().clone(), w.clock.clone());
     let planner = beacon_notify::Planner::new(w.service.clone(), Arc::new(queue.clone()));
     let plan_all = || async {
-        for entry in ok(feed.read("internal-test", 1000).await) {
-            if let Some(change) = ok(beacon_app::repo::change_from_item(&entry.item)) {
-                ok(planner.plan_change(&change).await);
-            }
-        }
+        plan_feed(feed.as_ref(), &planner).await;
         let jobs = ok(queue.receive(100, std::time::Duration::from_secs(60)).await);
         let mut recipients = std::collections::BTreeSet::new();
         for leased in &jobs {
