@@ -323,6 +323,13 @@ export class BeaconStack extends Stack {
     // Domain events: change records relayed from the table's stream, for the planner
     // and for teams to route to their own targets.
     this.eventBus = new events.EventBus(this, 'Events', { description: 'beacon domain events (incidents, components)' });
+    // The public domain events (source `beacon`, docs/events.md) are archived, so a team
+    // can replay what its own rules missed.
+    this.eventBus.archive('DomainEventArchive', {
+      description: 'beacon domain events, for replay',
+      eventPattern: { source: ['beacon'] },
+      retention: Duration.days(30),
+    });
 
     // Notifications. The stream's second (and last) reader relays change records onto
     // the bus; a rule gives incident changes to the planner, which streams the follow
@@ -376,7 +383,7 @@ export class BeaconStack extends Stack {
     new events.Rule(this, 'PlanNotices', {
       description: 'Incident changes that tell subscribers go to the planner',
       eventBus: this.eventBus,
-      eventPattern: { source: ['beacon'], detailType: NOTICE_CHANGES },
+      eventPattern: { source: ['beacon.changes'], detailType: NOTICE_CHANGES },
       targets: [
         new targets.LambdaFunction(planner, {
           retryAttempts: 8,
@@ -592,7 +599,11 @@ export class BeaconStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint, description: 'The API (paths under /api/v1)' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'For `beacon token create`' });
     new CfnOutput(this, 'SiteBucketName', { value: this.siteBucket.bucketName });
-    new CfnOutput(this, 'EventBusName', { value: this.eventBus.eventBusName });
+    new CfnOutput(this, 'EventBusName', {
+      value: this.eventBus.eventBusName,
+      description: 'Domain events (source `beacon`, docs/events.md) for your own rules',
+    });
+    new CfnOutput(this, 'EventBusArn', { value: this.eventBus.eventBusArn });
     new CfnOutput(this, 'MailConfigurationSet', { value: configurationSet.configurationSetName });
     new CfnOutput(this, 'DistributionDomainName', {
       value: this.distribution.distributionDomainName,

@@ -296,6 +296,15 @@ test('the publisher runs on change records only, batched, bisecting, with a fail
 
 test('the event bus, the mail configuration set, and the sender identity when given', () => {
   t.resourceCountIs('AWS::Events::EventBus', 1);
+  // Domain events (source `beacon`; internal change records are `beacon.changes`) are
+  // archived for replay, and the bus is an output for teams' own rules.
+  t.hasResourceProperties('AWS::Events::Archive', {
+    SourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Events'), 'Arn'] },
+    EventPattern: { source: ['beacon'] },
+    RetentionDays: 30,
+  });
+  t.hasOutput('EventBusName', {});
+  t.hasOutput('EventBusArn', {});
   t.hasResourceProperties('AWS::SES::ConfigurationSet', {
     ReputationOptions: { ReputationMetricsEnabled: true },
     SendingOptions: { SendingEnabled: true },
@@ -370,7 +379,7 @@ test('notifications: relay to the bus, planner on incident changes, deliverer on
   // The planner: incident changes from our bus, retried, with a dead-letter queue.
   t.hasResourceProperties('AWS::Events::Rule', {
     EventBusName: { Ref: Match.stringLikeRegexp('^Events') },
-    EventPattern: { source: ['beacon'], 'detail-type': NOTICE_CHANGES },
+    EventPattern: { source: ['beacon.changes'], 'detail-type': NOTICE_CHANGES },
     Targets: [
       Match.objectLike({
         Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^plannerFunction'), 'Arn'] },

@@ -100,6 +100,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     if let Some(subscriptions) = subscriptions(&shared).await? {
         state = state.with_subscriptions(subscriptions);
     }
+    // SNS integrations: signing certificates and confirmations from SNS's own hosts.
+    state =
+        state.with_sns(Arc::new(beacon_api::integrations::HttpSnsFetch::new(false).map_err(lambda_http::Error::from)?));
     let cdn_secret = config.cdn_secret;
     let app = tower::ServiceBuilder::new()
         .map_request(move |mut request: lambda_http::Request| {

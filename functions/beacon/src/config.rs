@@ -78,6 +78,11 @@ pub struct Cli {
     #[arg(long, env = "BEACON_DEV_WEBHOOKS", global = true)]
     pub dev_webhooks: bool,
 
+    /// Also post every domain event (docs/events.md) to this URL, as JSON; they are
+    /// always appended to `<data-dir>/events.jsonl`.
+    #[arg(long, env = "BEACON_EVENTS_URL", global = true)]
+    pub events_url: Option<String>,
+
     /// The region name the in-process prober runs as (monitors choose from it).
     #[arg(long, env = "BEACON_PROBE_REGION", default_value = "local", global = true)]
     pub probe_region: String,

@@ -2,6 +2,7 @@
 //! into an empty store, and serves the API until interrupted.
 
 mod config;
+mod events;
 
 use anyhow::Context as _;
 use beacon_api::{ApiState, router};
@@ -132,6 +133,36 @@ fn spawn_notifier(
     Ok(())
 }
 
+/// Writes domain events: `<data-dir>/events.jsonl`, and the events URL if one is set.
+/// The URL is the operator's own, so plain HTTP and loopback are allowed.
+fn spawn_events(
+    feed: Option<Arc<dyn ChangeFeed>>,
+    data_dir: &std::path::Path,
+    url: Option<&str>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let Some(feed) = feed else {
+        tracing::warn!("domain events need the embedded store's change feed; none will be written with this store");
+        return Ok(());
+    };
+    let target = match url {
+        Some(url) => {
+            let url = beacon_domain::EndpointUrl::parse(url, true)
+                .map_err(|e| anyhow::anyhow!("--events-url: {}", e.message))?;
+            let policy = beacon_notify::OutboundPolicy { allow_plain_http: true, allow_loopback: true };
+            let http: Arc<dyn beacon_notify::HttpTransport> =
+                Arc::new(beacon_notify::GuardedHttp::new(policy).map_err(anyhow::Error::msg)?);
+            Some((url, http))
+        }
+        None => None,
+    };
+    let sink = events::EventSink::new(data_dir.join("events.jsonl"), target);
+    tokio::spawn(async move {
+        beacon_app::feed::run(feed.as_ref(), "events", &sink, FEED_POLL, shutdown).await;
+    });
+    Ok(())
+}
+
 /// Creates a member (unless one has the address) and a token for it; returns the secret.
 async fn create_token(service: &Service, name: &str, role: Role, email: Option<&str>) -> anyhow::Result<String> {
     let email = match email {
@@ -192,6 +223,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         }
     };
     let policy = beacon_notify::OutboundPolicy { allow_plain_http: cli.dev_webhooks, allow_loopback: cli.dev_webhooks };
+    spawn_events(feed.clone(), &cli.data_dir, cli.events_url.as_deref(), stopped.clone())?;
     spawn_notifier(service.clone(), feed, mail.clone(), messages.clone(), policy, stopped.clone())?;
 
     if cli.no_probes {
@@ -206,7 +238,8 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let state = ApiState::new(service)
         .with_subscriptions(beacon_api::Subscriptions { mail, messages })
         .allowing_plain_http(cli.dev_webhooks)
-        .with_probe_regions(vec![cli.probe_region.clone()]);
+        .with_probe_regions(vec![cli.probe_region.clone()])
+        .with_sns(Arc::new(beacon_api::integrations::HttpSnsFetch::new(false).map_err(anyhow::Error::msg)?));
     let app = router(state)
         .fallback_service(
             tower_http::services::ServeDir::new(&site_dir)

@@ -13,6 +13,7 @@ mod alerts;
 mod dto;
 mod extract;
 mod idempotent;
+pub mod integrations;
 mod monitors;
 mod problem;
 mod public;
@@ -48,11 +49,13 @@ pub struct ApiState {
     pub allow_plain_http: bool,
     /// The regions probes run in: the choices a monitor has.
     pub probe_regions: Vec<String>,
+    /// Where SNS integrations fetch signing certificates (absent: SNS hooks answer 503).
+    pub sns: Option<std::sync::Arc<dyn integrations::SnsFetch>>,
 }
 
 impl ApiState {
     pub fn new(service: Service) -> Self {
-        Self { service, subscriptions: None, allow_plain_http: false, probe_regions: Vec::new() }
+        Self { service, subscriptions: None, allow_plain_http: false, probe_regions: Vec::new(), sns: None }
     }
 
     pub fn with_subscriptions(mut self, subscriptions: Subscriptions) -> Self {
@@ -62,6 +65,11 @@ impl ApiState {
 
     pub fn allowing_plain_http(mut self, allow: bool) -> Self {
         self.allow_plain_http = allow;
+        self
+    }
+
+    pub fn with_sns(mut self, sns: std::sync::Arc<dyn integrations::SnsFetch>) -> Self {
+        self.sns = Some(sns);
         self
     }
 
@@ -128,6 +136,14 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(alerts::list_alert_rules, alerts::create_alert_rule))
         .routes(routes!(alerts::get_alert_rule, alerts::update_alert_rule, alerts::delete_alert_rule))
         .routes(routes!(alerts::alert_deliveries))
+        .routes(routes!(integrations::list_integrations, integrations::create_integration))
+        .routes(routes!(
+            integrations::get_integration,
+            integrations::update_integration,
+            integrations::delete_integration
+        ))
+        .routes(routes!(integrations::integration_deliveries))
+        .routes(routes!(integrations::hook))
 }
 
 /// The public subscription endpoints behind the page's forms (HTML, no token).

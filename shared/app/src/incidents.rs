@@ -3,8 +3,8 @@ use crate::repo::{self, IncidentSummary, Listing};
 use crate::service::{MAX_ATTEMPTS, Service, version_conflict};
 use beacon_domain::{
     Actor, AffectedComponent, ChangeKind, Comment, ComponentEdit, DomainError, FieldError, Impact, Incident,
-    IncidentDraft, IncidentEdit, IncidentId, IncidentOutcome, IncidentSource, IncidentStatus, Markdown, NewUpdate,
-    PublicUpdate, Template, TemplateId, TimelineEntry, Title,
+    IncidentDraft, IncidentEdit, IncidentFacts, IncidentId, IncidentOutcome, IncidentSource, IncidentStatus, Markdown,
+    NewUpdate, PublicUpdate, Template, TemplateId, TimelineEntry, Title,
 };
 use beacon_store::{Condition, Cursor, Key, Query, Write};
 use futures::stream::{self, StreamExt as _};
@@ -337,7 +337,17 @@ impl Service {
                 ChangeKind::IncidentEdited { incident_id: after.id, components: component_ids, status_changes }
             }
         };
-        self.record_change(&mut writes, at, actor, kind)?;
+        let facts = IncidentFacts {
+            title: after.title.to_string(),
+            status: after.status,
+            previous_status: before.map(|b| b.status).filter(|s| *s != after.status),
+            impact: after.impact,
+            published: after.published,
+            source: after.source,
+            components: after.components.clone(),
+        };
+        let facts = (!matches!(kind, ChangeKind::CommentAdded { .. })).then_some(facts);
+        self.record_change_of(&mut writes, at, actor, kind, facts)?;
         Ok(writes)
     }
 

@@ -14,6 +14,7 @@ mod error;
 pub mod feed;
 mod idempotency;
 mod incidents;
+pub mod integrations;
 mod members;
 pub mod monitors;
 pub mod repo;
@@ -30,6 +31,9 @@ pub use error::{AppError, AppResult};
 pub use idempotency::{Claim, IDEMPOTENCY_WINDOW, StoredResponse};
 pub use incidents::{
     EditIncident, IncidentDetail, IncidentFilter, IncidentState, PostUpdate, Posted, PublicState, ReportIncident,
+};
+pub use integrations::{
+    CreatedIntegration, DeliveryOutcome, DeliveryRecord, IntegrationPatch, MAX_KEYS_PER_DELIVERY, NewIntegration,
 };
 pub use members::{MemberPatch, NewMember};
 pub use monitors::{CreatedMonitor, DailyStats, DueCheck, MonitorPatch, MonitorSettings, Recorded};

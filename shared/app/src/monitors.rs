@@ -70,7 +70,7 @@ fn day_key(id: MonitorId, day: &str) -> Key {
     Key::new(monitor_pk(id), format!("D#{day}"))
 }
 
-fn hash_secret(secret: &str) -> String {
+pub(crate) fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
@@ -700,6 +700,7 @@ impl Service {
                     source: IncidentSource::Monitor,
                     template_id: None,
                     monitor_id: Some(monitor.id),
+                    integration_id: None,
                     published: monitor.publish,
                 };
                 let (at, outcome) = self.stamped(&actor, |stamp| Incident::report(new, stamp));
@@ -802,7 +803,7 @@ impl Service {
 
     /// The components of `imposed` that still exist: a component deleted after the monitor
     /// was set up must not stop its rounds from closing.
-    async fn existing(
+    pub(crate) async fn existing(
         &self,
         imposed: Vec<beacon_domain::AffectedComponent>,
     ) -> AppResult<Vec<beacon_domain::AffectedComponent>> {
@@ -815,7 +816,7 @@ impl Service {
         Ok(kept)
     }
 
-    fn push_entry(
+    pub(crate) fn push_entry(
         &self,
         entries: &mut Vec<TimelineEntry>,
         incident_id: beacon_domain::IncidentId,
@@ -828,7 +829,7 @@ impl Service {
 
     /// Timeline entries alone: the incident itself is unchanged, so nothing public moves
     /// and no change record is written.
-    fn evidence_writes(
+    pub(crate) fn evidence_writes(
         &self,
         incident: &Incident,
         actor: &Actor,

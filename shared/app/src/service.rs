@@ -37,7 +37,7 @@ impl Service {
         &self.clock
     }
 
-    pub(crate) fn now(&self) -> Timestamp {
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
@@ -55,7 +55,7 @@ impl Service {
     }
 
     pub(crate) fn change(&self, at: Timestamp, actor: &Actor, kind: ChangeKind) -> Change {
-        Change { id: ChangeId::new(self.new_id(at)), at, actor: actor.clone(), kind }
+        Change { id: ChangeId::new(self.new_id(at)), at, actor: actor.clone(), kind, incident: None }
     }
 
     /// Adds the change record (and, for changes outside incidents, the audit entry) to
@@ -67,7 +67,20 @@ impl Service {
         actor: &Actor,
         kind: ChangeKind,
     ) -> AppResult<()> {
-        let change = self.change(at, actor, kind);
+        self.record_change_of(writes, at, actor, kind, None)
+    }
+
+    /// [`Self::record_change`], with the incident as the change left it.
+    pub(crate) fn record_change_of(
+        &self,
+        writes: &mut Vec<Write>,
+        at: Timestamp,
+        actor: &Actor,
+        kind: ChangeKind,
+        incident: Option<beacon_domain::IncidentFacts>,
+    ) -> AppResult<()> {
+        let mut change = self.change(at, actor, kind);
+        change.incident = incident;
         writes.push(repo::change_write(&change)?);
         if !change.kind.is_incident_change() {
             writes.push(repo::audit_write(&change)?);

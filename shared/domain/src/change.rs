@@ -1,8 +1,9 @@
 use crate::component::ComponentStatus;
 use crate::ids::{
-    AlertRuleId, ChangeId, CommentId, ComponentId, GroupId, IncidentId, MemberId, MonitorId, SubscriberId, TemplateId,
-    TokenId, UpdateId,
+    AlertRuleId, ChangeId, CommentId, ComponentId, GroupId, IncidentId, IntegrationId, MemberId, MonitorId,
+    SubscriberId, TemplateId, TokenId, UpdateId,
 };
+use crate::incident::{AffectedComponent, Impact, IncidentSource, IncidentStatus};
 use crate::monitor::{CheckOutcome, Finding};
 use crate::timeline::Actor;
 use jiff::Timestamp;
@@ -19,6 +20,25 @@ pub struct Change {
     pub actor: Actor,
     #[serde(flatten)]
     pub kind: ChangeKind,
+    /// The incident as this change left it, on incident changes: the domain events
+    /// carry it, so a consumer never reads a later state than the event describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentFacts>,
+}
+
+/// An incident's headline state, as one change left it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentFacts {
+    pub title: String,
+    pub status: IncidentStatus,
+    /// The status before the change, when the change moved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<IncidentStatus>,
+    pub impact: Impact,
+    pub published: bool,
+    pub source: IncidentSource,
+    pub components: Vec<AffectedComponent>,
 }
 
 impl Change {
@@ -36,6 +56,8 @@ impl Change {
                 | ChangeKind::TokenRevoked { .. }
                 | ChangeKind::SubscriberChanged { .. }
                 | ChangeKind::SubscriberDeleted { .. }
+                | ChangeKind::IntegrationChanged { .. }
+                | ChangeKind::IntegrationDeleted { .. }
         )
     }
 }
@@ -152,6 +174,12 @@ pub enum ChangeKind {
     },
     AlertRuleDeleted {
         rule_id: AlertRuleId,
+    },
+    IntegrationChanged {
+        integration_id: IntegrationId,
+    },
+    IntegrationDeleted {
+        integration_id: IntegrationId,
     },
 }
 

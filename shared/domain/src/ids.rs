@@ -85,6 +85,10 @@ ulid_id!(
     AlertRuleId
 );
 ulid_id!(
+    /// An integration: an alerting tool's webhook that opens and resolves incidents.
+    IntegrationId
+);
+ulid_id!(
     /// A monitor: a scheduled check that opens and resolves incidents on its own.
     MonitorId
 );

@@ -1,7 +1,7 @@
 use crate::Stamp;
 use crate::component::ComponentStatus;
 use crate::error::{DomainError, FieldError};
-use crate::ids::{CommentId, ComponentId, EventId, IncidentId, MonitorId, TemplateId, UpdateId};
+use crate::ids::{CommentId, ComponentId, EventId, IncidentId, IntegrationId, MonitorId, TemplateId, UpdateId};
 use crate::text::{Markdown, Title};
 use crate::timeline::{Actor, EventKind, TimelineEntry};
 use jiff::Timestamp;
@@ -201,7 +201,10 @@ pub struct Incident {
     /// The monitor that opened it, if one did.
     #[serde(default)]
     pub monitor_id: Option<MonitorId>,
-    /// Whether its monitor resolves it on recovery; a team member taking the incident
+    /// The integration whose alerts opened it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_id: Option<IntegrationId>,
+    /// Whether its monitor (or integration) resolves it on recovery; a team member taking the incident
     /// over turns this off, and the monitor then only records the recovery.
     #[serde(default = "auto_resolve_by_default")]
     pub auto_resolve: bool,
@@ -267,6 +270,8 @@ pub struct NewIncident {
     pub template_id: Option<TemplateId>,
     /// The monitor opening it, if one is.
     pub monitor_id: Option<MonitorId>,
+    /// The integration opening it, if one is.
+    pub integration_id: Option<IntegrationId>,
     /// `false`: opened internally, for a responder to publish.
     pub published: bool,
 }
@@ -322,6 +327,7 @@ impl Incident {
             monitoring_at: None,
             resolved_at: None,
             monitor_id: new.monitor_id,
+            integration_id: new.integration_id,
             auto_resolve: true,
             published: new.published,
             published_at: None,
@@ -417,8 +423,11 @@ impl Incident {
         }
         next.apply_component_edits(&edit.components, &mut kinds)?;
         if let Some(auto_resolve) = edit.auto_resolve.filter(|a| *a != self.auto_resolve) {
-            if self.monitor_id.is_none() {
-                return Err(DomainError::field("auto_resolve", "only an incident a monitor opened resolves itself"));
+            if self.monitor_id.is_none() && self.integration_id.is_none() {
+                return Err(DomainError::field(
+                    "auto_resolve",
+                    "only an incident a monitor or an integration opened resolves itself",
+                ));
             }
             kinds.push(EventKind::AutoResolveChanged { auto_resolve });
             next.auto_resolve = auto_resolve;

@@ -9,8 +9,10 @@ mod alert;
 mod change;
 mod component;
 mod error;
+mod event;
 mod ids;
 mod incident;
+mod integration;
 mod member;
 mod monitor;
 mod page;
@@ -20,16 +22,23 @@ mod text;
 mod timeline;
 
 pub use alert::{AlertEvent, AlertOn, AlertRule, MAX_RULE_MONITORS};
-pub use change::{Change, ChangeKind, StatusChange};
+pub use change::{Change, ChangeKind, IncidentFacts, StatusChange};
 pub use component::{Component, ComponentGroup, ComponentStatus, effective_status};
 pub use error::{DomainError, FieldError};
+pub use event::{DomainEvent, EVENT_SCHEMA_VERSION, EventComponent, EventIncident, EventMonitor, EventType};
 pub use ids::{
-    AlertRuleId, ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, MemberId, MonitorId, NoticeId,
-    SubscriberId, TemplateId, TokenId, UpdateId,
+    AlertRuleId, ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, IntegrationId, MemberId, MonitorId,
+    NoticeId, SubscriberId, TemplateId, TokenId, UpdateId,
 };
 pub use incident::{
     AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome,
     IncidentSource, IncidentStatus, MAX_AFFECTED_COMPONENTS, NewIncident, NewUpdate, PublicUpdate, Transition,
+};
+pub use integration::{
+    AlertDelta, AlertGroup, AlertReport, DEFAULT_MESSAGE_TEMPLATE as DEFAULT_ALERT_MESSAGE,
+    DEFAULT_REOPEN_WINDOW_SECONDS, DEFAULT_RESOLVED_MESSAGE, DEFAULT_TITLE_TEMPLATE as DEFAULT_ALERT_TITLE,
+    ImpactMapping, Integration, IntegrationComponent, IntegrationKind, KnownAlert, MAX_GROUP_ALERTS,
+    MAX_REOPEN_WINDOW_SECONDS, ResolveTo, apply_reports, validate_integration,
 };
 pub use member::{Member, Role};
 pub use monitor::{

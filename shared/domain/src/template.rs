@@ -59,6 +59,7 @@ impl IncidentDraft {
             source,
             template_id: template.map(|t| t.id),
             monitor_id: None,
+            integration_id: None,
             published: true,
         })
     }

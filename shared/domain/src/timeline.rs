@@ -1,6 +1,8 @@
 use crate::alert::AlertEvent;
 use crate::component::ComponentStatus;
-use crate::ids::{AlertRuleId, CommentId, ComponentId, EventId, IncidentId, MemberId, MonitorId, TemplateId, UpdateId};
+use crate::ids::{
+    AlertRuleId, CommentId, ComponentId, EventId, IncidentId, IntegrationId, MemberId, MonitorId, TemplateId, UpdateId,
+};
 use crate::incident::{Impact, IncidentSource, IncidentStatus};
 use crate::monitor::{CheckOutcome, Finding, RegionResult, Thresholds};
 use crate::subscriber::ChannelKind;
@@ -91,6 +93,18 @@ pub enum EventKind {
         results: Vec<RegionResult>,
         dissenting: Vec<String>,
         thresholds: Thresholds,
+    },
+    /// Alerts of an integration's group began firing (new, or again after resolving)
+    /// while its incident was open, or reopened it.
+    AlertsFiring {
+        integration_id: IntegrationId,
+        alerts: Vec<String>,
+    },
+    /// Alerts of the group resolved; `all`: none is firing any more.
+    AlertsResolved {
+        integration_id: IntegrationId,
+        alerts: Vec<String>,
+        all: bool,
     },
     /// A team alert rule fired: who was told, through what (chat URLs redacted).
     AlertFired {

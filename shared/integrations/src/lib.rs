@@ -18,7 +18,7 @@ mod sns;
 
 pub use generic::{SIGNATURE_TOLERANCE_SECONDS, generic, verify_generic_signature};
 pub use prometheus::{alertmanager, grafana};
-pub use sns::{Sns, SnsMessage, genuine_sns_url, sns, sns_string_to_sign, verify_sns_signature};
+pub use sns::{Sns, SnsMessage, genuine_sns_host, genuine_sns_url, sns, sns_string_to_sign, verify_sns_signature};
 
 use jiff::Timestamp;
 use std::collections::BTreeMap;

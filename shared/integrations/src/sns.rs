@@ -79,9 +79,9 @@ pub fn sns_string_to_sign(kind: &str, fields: &BTreeMap<&str, &str>) -> String {
     out
 }
 
-/// Whether a signing certificate URL is SNS's own: HTTPS on `sns.<region>.amazonaws.com`
-/// (or `.amazonaws.com.cn`), a `.pem` path. Anything else is never fetched.
-pub fn genuine_sns_url(raw: &str) -> bool {
+/// Whether a URL is on SNS's own host: HTTPS on `sns.<region>.amazonaws.com` (or
+/// `.amazonaws.com.cn`), no port, no credentials. A subscription is confirmed only there.
+pub fn genuine_sns_host(raw: &str) -> bool {
     let Ok(url) = url::Url::parse(raw) else { return false };
     let Some(host) = url.host_str() else { return false };
     let region_part = host
@@ -90,10 +90,16 @@ pub fn genuine_sns_url(raw: &str) -> bool {
     url.scheme() == "https"
         && url.port().is_none()
         && url.username().is_empty()
+        && url.password().is_none()
         && region_part.is_some_and(|r| {
             !r.is_empty() && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         })
-        && url.path().ends_with(".pem")
+}
+
+/// Whether a signing certificate URL is SNS's own: [`genuine_sns_host`], a `.pem` path.
+/// Anything else is never fetched.
+pub fn genuine_sns_url(raw: &str) -> bool {
+    genuine_sns_host(raw) && url::Url::parse(raw).is_ok_and(|u| u.path().ends_with(".pem"))
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,6 @@ mod relay;
 mod ses;
 mod sqs;
 
-pub use relay::{BusRelay, CHANGE_SOURCE};
+pub use relay::{BusRelay, CHANGE_SOURCE, EVENT_SOURCE};
 pub use ses::SesMailer;
 pub use sqs::SqsQueue;

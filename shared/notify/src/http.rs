@@ -171,6 +171,33 @@ impl GuardedHttp {
     }
 }
 
+impl GuardedHttp {
+    /// Fetches a URL under the same guard, reading at most `max_bytes` of its body: the
+    /// status and the body.
+    pub async fn get(&self, url: &EndpointUrl, max_bytes: usize) -> Result<(u16, Vec<u8>), SendError> {
+        let parsed = check_url(url, self.policy)?;
+        let failed = |e: reqwest::Error| {
+            let e = e.without_url();
+            let cause = root_cause(&e);
+            if cause.starts_with("refused:") {
+                SendError::Refused(cause.trim_start_matches("refused: ").to_owned())
+            } else {
+                SendError::Failed(format!("{e}: {cause}"))
+            }
+        };
+        let mut response = self.client.get(parsed).send().await.map_err(failed)?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(SendError::Failed(format!("the answer is over {max_bytes} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
+    }
+}
+
 /// The innermost cause of an error, where "refused: …" from the resolver lives.
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut current = e;

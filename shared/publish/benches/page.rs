@@ -98,6 +98,7 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
                     monitoring_at: None,
                     resolved_at: (!open).then_some(end),
                     monitor_id: None,
+                    integration_id: None,
                     auto_resolve: true,
                     published: true,
                     published_at: None,

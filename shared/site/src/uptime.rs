@@ -232,6 +232,7 @@ mod tests {
                 monitoring_at: None,
                 resolved_at: (status == IncidentStatus::Resolved).then_some(last),
                 monitor_id: None,
+                integration_id: None,
                 auto_resolve: true,
                 published: true,
                 published_at: None,

@@ -85,6 +85,7 @@ fn record(
             monitoring_at: time_of(IncidentStatus::Monitoring),
             resolved_at: time_of(IncidentStatus::Resolved),
             monitor_id: None,
+            integration_id: None,
             auto_resolve: true,
             published: true,
             published_at: None,

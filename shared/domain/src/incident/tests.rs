@@ -42,6 +42,7 @@ fn report(status: IncidentStatus, components: Vec<AffectedComponent>) -> Inciden
         source: IncidentSource::Manual,
         template_id: None,
         monitor_id: None,
+        integration_id: None,
         published: true,
     };
     Incident::report(new, &mut stamp).unwrap_or_else(|e| panic!("{e}"))
@@ -198,6 +199,7 @@ fn too_many_components_are_refused() {
         source: IncidentSource::Manual,
         template_id: None,
         monitor_id: None,
+        integration_id: None,
         published: true,
     };
     assert!(Incident::report(new, &mut stamp).is_err());
