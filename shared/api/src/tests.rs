@@ -87,6 +87,10 @@ fn the_openapi_document_lists_every_route() {
         ("/api/v1/alert-rules", vec!["get", "post"]),
         ("/api/v1/alert-rules/{id}", vec!["get", "patch", "delete"]),
         ("/api/v1/alert-rules/{id}/deliveries", vec!["get"]),
+        ("/api/v1/integrations", vec!["get", "post"]),
+        ("/api/v1/integrations/{id}", vec!["get", "patch", "delete"]),
+        ("/api/v1/integrations/{id}/deliveries", vec!["get"]),
+        ("/api/v1/hooks/{secret}", vec!["post"]),
         ("/healthz", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len(), "documented paths: {:?}", paths.keys().collect::<Vec<_>>());

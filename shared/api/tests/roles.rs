@@ -64,6 +64,8 @@ async fn snapshot(store: &RedbStore) -> (usize, Vec<beacon_store::Item>) {
         "MONITORS",
         "ALERT_RULES",
         "SUBSCRIBERS",
+        "INTEGRATIONS",
+        "HOOKS",
     ] {
         items.extend(store.query(Query::partition(pk).limit(1000)).await.unwrap_or_else(|e| panic!("{e}")).items);
     }
@@ -175,6 +177,18 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         .await)
     .rule
     .id;
+    let integration = ok(service
+        .create_integration(
+            sys.clone(),
+            beacon_app::NewIntegration {
+                name: "Prometheus".into(),
+                kind: Some(beacon_domain::IntegrationKind::Alertmanager),
+                ..Default::default()
+            },
+        )
+        .await)
+    .integration
+    .id;
 
     use Role::*;
     let v1 = "/api/v1";
@@ -238,6 +252,12 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         route(Method::PATCH, format!("{v1}/alert-rules/{alert_rule}"), Admin, Some(r#"{"name":"Renamed"}"#)),
         route(Method::GET, format!("{v1}/alert-rules/{alert_rule}/deliveries"), Viewer, None),
         route(Method::DELETE, format!("{v1}/alert-rules/{alert_rule}"), Admin, None),
+        route(Method::GET, format!("{v1}/integrations"), Admin, None),
+        route(Method::POST, format!("{v1}/integrations"), Admin, Some(r#"{"name":"Grafana","kind":"grafana"}"#)),
+        route(Method::GET, format!("{v1}/integrations/{integration}"), Admin, None),
+        route(Method::PATCH, format!("{v1}/integrations/{integration}"), Admin, Some(r#"{"name":"Renamed"}"#)),
+        route(Method::GET, format!("{v1}/integrations/{integration}/deliveries"), Admin, None),
+        route(Method::DELETE, format!("{v1}/integrations/{integration}"), Admin, None),
         route(Method::DELETE, format!("{v1}/tokens/{}", target_token.id), Admin, None),
         route(Method::DELETE, format!("{v1}/members/{}", target.id), Admin, None),
         route(Method::DELETE, format!("{v1}/templates/{template}"), Admin, None),
