@@ -237,6 +237,7 @@ async fn the_fanout_function_relays_plans_delivers_and_suppresses() {
             components: vec![],
             status_changes: vec![],
         },
+        incident: None,
     };
 
     let bus = unique("bus");
@@ -255,7 +256,7 @@ async fn the_fanout_function_relays_plans_delivers_and_suppresses() {
         .put_rule()
         .name(unique("rule"))
         .event_bus_name(&bus)
-        .event_pattern(r#"{"source":["beacon"],"detail-type":["incident_reported"]}"#)
+        .event_pattern(r#"{"source":["beacon.changes"],"detail-type":["incident_reported"]}"#)
         .send()
         .await);
     let rules = ok(events().list_rules().event_bus_name(&bus).send().await);
@@ -282,12 +283,13 @@ async fn the_fanout_function_relays_plans_delivers_and_suppresses() {
         )),
     };
 
-    // Relay: the stream record becomes a change event on the bus, which the rule routes.
-    assert_eq!(ok(handle(&stream_event(&change), &fanout).await), Handled::Relayed(1));
+    // Relay: the stream record becomes a change event on the bus, which the rule routes,
+    // and its domain event (incident.created), which this rule leaves alone.
+    assert_eq!(ok(handle(&stream_event(&change), &fanout).await), Handled::Relayed(2));
     let routed = receive_all(&relayed_url).await;
     assert_eq!(routed.len(), 1);
     let event: serde_json::Value = ok(serde_json::from_str(&routed[0].1));
-    assert_eq!(event["source"], "beacon");
+    assert_eq!(event["source"], "beacon.changes");
     assert_eq!(event["detail-type"], "incident_reported");
 
     // Plan: the event as the rule hands it to the planner.
@@ -349,4 +351,118 @@ async fn complaints_suppress_whether_through_eventbridge_or_sns() {
         assert_eq!(ok(handle(&event, &fanout).await), Handled::Suppressed(1), "{name}");
         assert!(service.subscriber(created.subscriber.id).await.is_err(), "{name}");
     }
+}
+
+/// Domain events through a team's own rule: the relay puts every change's events on the
+/// bus (ten to a call), a rule on `source: beacon` sends them to the team's queue, each
+/// matches the documented schema, and a redelivered batch carries the same ids again.
+#[tokio::test]
+async fn domain_events_reach_a_team_rule_and_redelivery_keeps_their_ids() {
+    use beacon_store::ChangeFeed as _;
+    // Real changes, with their facts, from the use cases on the embedded store.
+    let dir = ok(tempfile::tempdir());
+    let redb = Arc::new(ok(beacon_store_redb::RedbStore::open(dir.path())));
+    let service = Service::new(redb.clone(), Arc::new(SystemClock));
+    let api = ok(service
+        .create_component(member(), beacon_app::NewComponent { name: "API".into(), ..Default::default() })
+        .await)
+    .id;
+    let mut incidents = Vec::new();
+    for title in ["Checkout errors", "Slow search", "Login failures"] {
+        let reported = ok(service
+            .report_incident(
+                member(),
+                ReportIncident {
+                    title: Some(title.into()),
+                    message: Some("Looking into it.".into()),
+                    components: Some(vec![beacon_domain::AffectedComponent {
+                        id: api,
+                        status: beacon_domain::ComponentStatus::PartialOutage,
+                    }]),
+                    ..Default::default()
+                },
+            )
+            .await);
+        incidents.push(reported.incident.id);
+    }
+    for (id, status) in [
+        (incidents[0], beacon_domain::IncidentStatus::Identified),
+        (incidents[0], beacon_domain::IncidentStatus::Resolved),
+    ] {
+        let update = beacon_app::PostUpdate { message: "Progress.".into(), status: Some(status), ..Default::default() };
+        ok(service.post_update(member(), id, None, update).await);
+    }
+    let entries = ok(redb.read("events-test", 1_000).await);
+    let changes: Vec<Change> =
+        entries.iter().flat_map(|e| ok(beacon_app::repo::change_from_item(&e.item))).collect();
+    let expected: Vec<beacon_domain::DomainEvent> =
+        changes.iter().flat_map(beacon_domain::DomainEvent::from_change).collect();
+    assert!(changes.len() + expected.len() > 10, "enough for more than one PutEvents call");
+
+    let bus = unique("bus");
+    ok(events().create_event_bus().name(&bus).send().await);
+    let (_, team_url) = new_queue().await;
+    let team_arn = ok(sqs()
+        .get_queue_attributes()
+        .queue_url(&team_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await)
+    .attributes()
+    .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+    .unwrap_or_default();
+    let rule = unique("team-rule");
+    ok(events().put_rule().name(&rule).event_bus_name(&bus).event_pattern(r#"{"source":["beacon"]}"#).send().await);
+    ok(events()
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(ok(aws_sdk_eventbridge::types::Target::builder().id("team").arn(&team_arn).build()))
+        .send()
+        .await);
+
+    let relay = BusRelay::new(events(), bus.clone());
+    assert_eq!(ok(relay.relay(&changes).await), changes.len() + expected.len());
+    let schema: serde_json::Value =
+        ok(serde_json::from_str(&ok(std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.schema.json")))));
+    let validator = ok(jsonschema::validator_for(&schema));
+    let read = |routed: Vec<(String, String)>| -> Vec<serde_json::Value> {
+        routed
+            .iter()
+            .map(|(_, body)| {
+                let event: serde_json::Value = ok(serde_json::from_str(body));
+                assert_eq!(event["source"], "beacon", "only domain events match the team's rule");
+                assert_eq!(event["detail-type"], event["detail"]["type"]);
+                let errors: Vec<String> =
+                    validator.iter_errors(&event["detail"]).map(|e| format!("{e} at {}", e.instance_path)).collect();
+                assert!(errors.is_empty(), "{}: {errors:?}", event["detail"]);
+                event["detail"].clone()
+            })
+            .collect()
+    };
+    let first = read(receive_all(&team_url).await);
+    let mut ids: Vec<String> = first.iter().map(|d| d["id"].as_str().unwrap_or_default().to_owned()).collect();
+    ids.sort();
+    let mut wanted: Vec<String> = expected.iter().map(|e| e.id.clone()).collect();
+    wanted.sort();
+    assert_eq!(ids, wanted, "every event arrived once");
+    let types: std::collections::BTreeSet<String> =
+        first.iter().map(|d| d["type"].as_str().unwrap_or_default().to_owned()).collect();
+    for t in ["incident.created", "incident.status_changed", "incident.resolved", "component.status_changed"] {
+        assert!(types.contains(t), "{t} missing from {types:?}");
+    }
+    let resolved = first.iter().find(|d| d["type"] == "incident.resolved").cloned().unwrap_or_default();
+    assert_eq!(resolved["incident"]["previous_status"], "identified");
+    assert_eq!(resolved["incident"]["title"], "Checkout errors");
+    // The schema is not vacuous.
+    let mut broken = resolved.clone();
+    broken["incident"]["status"] = serde_json::json!("fixed");
+    assert!(!validator.is_valid(&broken));
+
+    // The stream redelivers the batch: the same events again, under the same ids.
+    ok(relay.relay(&changes).await);
+    let mut again: Vec<String> =
+        read(receive_all(&team_url).await).iter().map(|d| d["id"].as_str().unwrap_or_default().to_owned()).collect();
+    again.sort();
+    assert_eq!(again, wanted);
 }
