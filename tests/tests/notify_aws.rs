@@ -393,8 +393,7 @@ async fn domain_events_reach_a_team_rule_and_redelivery_keeps_their_ids() {
         ok(service.post_update(member(), id, None, update).await);
     }
     let entries = ok(redb.read("events-test", 1_000).await);
-    let changes: Vec<Change> =
-        entries.iter().flat_map(|e| ok(beacon_app::repo::change_from_item(&e.item))).collect();
+    let changes: Vec<Change> = entries.iter().flat_map(|e| ok(beacon_app::repo::change_from_item(&e.item))).collect();
     let expected: Vec<beacon_domain::DomainEvent> =
         changes.iter().flat_map(beacon_domain::DomainEvent::from_change).collect();
     assert!(changes.len() + expected.len() > 10, "enough for more than one PutEvents call");
@@ -423,8 +422,10 @@ async fn domain_events_reach_a_team_rule_and_redelivery_keeps_their_ids() {
 
     let relay = BusRelay::new(events(), bus.clone());
     assert_eq!(ok(relay.relay(&changes).await), changes.len() + expected.len());
-    let schema: serde_json::Value =
-        ok(serde_json::from_str(&ok(std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.schema.json")))));
+    let schema: serde_json::Value = ok(serde_json::from_str(&ok(std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/events.schema.json"
+    )))));
     let validator = ok(jsonschema::validator_for(&schema));
     let read = |routed: Vec<(String, String)>| -> Vec<serde_json::Value> {
         routed

@@ -83,3 +83,92 @@ impl ChangeHandler for EventSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use beacon_app::{NewComponent, ReportIncident, Service, SystemClock};
+    use beacon_domain::{Actor, AffectedComponent, ComponentStatus};
+    use beacon_store::ChangeFeed;
+
+    /// The feed of a store with an incident reported on a component, and the handler
+    /// run over it the way the runner runs it.
+    async fn reported(dir: &std::path::Path) -> Arc<beacon_store_redb::RedbStore> {
+        let store = Arc::new(beacon_store_redb::RedbStore::open(dir).unwrap_or_else(|e| panic!("{e}")));
+        let service = Service::new(store.clone(), Arc::new(SystemClock));
+        let api = service
+            .create_component(Actor::System, NewComponent { name: "API".into(), ..Default::default() })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .id;
+        let report = ReportIncident {
+            title: Some("Errors".into()),
+            message: Some("Looking.".into()),
+            components: Some(vec![AffectedComponent { id: api, status: ComponentStatus::MajorOutage }]),
+            ..Default::default()
+        };
+        service.report_incident(Actor::System, report).await.unwrap_or_else(|e| panic!("{e}"));
+        store
+    }
+
+    fn lines(file: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn events_are_appended_once_and_posted_before_the_cursor_moves() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = reported(&dir.path().join("store")).await;
+        // The operator's endpoint: refuses the first post, then takes everything.
+        let received = Arc::new(Mutex::new(Vec::<(String, serde_json::Value)>::new()));
+        let refuse_first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let app = {
+            let received = received.clone();
+            axum::Router::new().route(
+                "/events",
+                axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                    let (received, refuse_first) = (received.clone(), refuse_first.clone());
+                    async move {
+                        if refuse_first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                            return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                        }
+                        let id = headers.get("x-beacon-event-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                        let event = serde_json::from_str(&body).unwrap_or_default();
+                        received.lock().unwrap_or_else(|e| e.into_inner()).push((id.to_owned(), event));
+                        axum::http::StatusCode::NO_CONTENT
+                    }
+                }),
+            )
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = EndpointUrl::parse(&format!("http://{address}/events"), true).unwrap_or_else(|e| panic!("{e}"));
+        let policy = beacon_notify::OutboundPolicy { allow_plain_http: true, allow_loopback: true };
+        let http: Arc<dyn HttpTransport> =
+            Arc::new(beacon_notify::GuardedHttp::new(policy).unwrap_or_else(|e| panic!("{e}")));
+        let file = dir.path().join("events.jsonl");
+        let sink = EventSink::new(file.clone(), Some((url, http)));
+
+        // The refused post fails the batch: the cursor stays, the batch comes again.
+        assert!(beacon_app::feed::drain(store.as_ref(), "events", &sink, 100).await.is_err());
+        assert!(!store.read("events", 100).await.unwrap_or_default().is_empty(), "not acknowledged");
+        let handled = beacon_app::feed::drain(store.as_ref(), "events", &sink, 100).await;
+        assert!(handled.is_ok_and(|n| n > 0));
+
+        let written = lines(&file);
+        let types: Vec<&str> = written.iter().map(|e| e["type"].as_str().unwrap_or_default()).collect();
+        assert_eq!(types, ["incident.created", "component.status_changed"], "{written:?}");
+        let posted = received.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(posted.len(), written.len(), "each line written once, though its batch ran twice");
+        for ((id, event), line) in posted.iter().zip(&written) {
+            assert_eq!((id.as_str(), event), (line["id"].as_str().unwrap_or_default(), line));
+        }
+        assert_eq!(written[0]["incident"]["title"], "Errors");
+        assert!(store.read("events", 100).await.unwrap_or_default().is_empty(), "acknowledged");
+    }
+}

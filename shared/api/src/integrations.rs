@@ -444,8 +444,11 @@ pub struct HttpSnsFetch {
         hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
         http_body_util::Empty<Bytes>,
     >,
-    cache: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Arc<Vec<u8>>)>>,
+    cache: std::sync::Mutex<std::collections::HashMap<String, Cached>>,
 }
+
+/// A certificate, and when it was fetched.
+type Cached = (std::time::Instant, Arc<Vec<u8>>);
 
 /// How long a fetched certificate is trusted without fetching it again.
 const CERTIFICATE_CACHE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);

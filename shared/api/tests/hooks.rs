@@ -55,7 +55,10 @@ async fn harness() -> Harness {
     let store = Arc::new(RedbStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}")));
     let service = Service::new(store.clone(), Arc::new(SystemClock));
     let member = service
-        .create_member(Actor::System, NewMember { name: "Ada".into(), email: "ada@example.com".into(), role: Role::Admin })
+        .create_member(
+            Actor::System,
+            NewMember { name: "Ada".into(), email: "ada@example.com".into(), role: Role::Admin },
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let (_, secret) =
@@ -91,7 +94,8 @@ impl Harness {
     }
 
     async fn admin(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
-        let headers = [("authorization", format!("Bearer {}", self.admin)), ("content-type", "application/json".into())];
+        let headers =
+            [("authorization", format!("Bearer {}", self.admin)), ("content-type", "application/json".into())];
         let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
         self.send(method, path, &headers, body).await
     }
@@ -111,7 +115,8 @@ impl Harness {
     }
 
     async fn deliveries(&self, id: &str) -> Vec<Value> {
-        let (status, page) = self.admin(Method::GET, &format!("/api/v1/integrations/{id}/deliveries"), Value::Null).await;
+        let (status, page) =
+            self.admin(Method::GET, &format!("/api/v1/integrations/{id}/deliveries"), Value::Null).await;
         assert_eq!(status, StatusCode::OK);
         page["items"].as_array().cloned().unwrap_or_default()
     }
@@ -140,7 +145,8 @@ async fn bad_deliveries_get_their_problem_are_logged_and_change_nothing() {
 
     let now = jiff::Timestamp::now().as_second();
     let body = br#"{"check": {"id": "db", "name": "Database"}}"#;
-    let signed = |b: &[u8]| vec![("x-beacon-signature", sign(&secret, now, b)), ("content-type", "application/json".into())];
+    let signed =
+        |b: &[u8]| vec![("x-beacon-signature", sign(&secret, now, b)), ("content-type", "application/json".into())];
     // Unknown URL and wrong secret: the same 404, and nothing logged anywhere.
     let (unknown, _) = h.hook("/api/v1/hooks/hook_nope", &signed(body), body).await;
     assert_eq!(unknown, StatusCode::NOT_FOUND);
@@ -177,7 +183,10 @@ async fn bad_deliveries_get_their_problem_are_logged_and_change_nothing() {
     let (status, again) = h.hook(&new_path, &signed(body), body).await;
     assert_eq!((status, again["outcome"].as_str()), (StatusCode::ACCEPTED, Some("repeat")));
     // Deleted: gone.
-    assert_eq!(h.admin(Method::DELETE, &format!("/api/v1/integrations/{id}"), Value::Null).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        h.admin(Method::DELETE, &format!("/api/v1/integrations/{id}"), Value::Null).await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(h.hook(&new_path, &signed(body), body).await.0, StatusCode::NOT_FOUND);
 }
 
@@ -215,7 +224,10 @@ async fn sns_messages_are_verified_before_use_and_subscriptions_confirmed() {
     let (status, confirmed) = h.hook(&path, &text, &fixture("sns-signed-confirmation-v2.json")).await;
     assert_eq!((status, confirmed["outcome"].as_str()), (StatusCode::OK, Some("confirmed")), "{confirmed}");
     let subscribe: Value = serde_json::from_slice(&fixture("sns-signed-confirmation-v2.json")).unwrap_or_default();
-    assert_eq!(*h.sns.confirmed.lock().unwrap_or_else(|e| e.into_inner()), vec![subscribe["SubscribeURL"].as_str().unwrap_or_default().to_owned()]);
+    assert_eq!(
+        *h.sns.confirmed.lock().unwrap_or_else(|e| e.into_inner()),
+        vec![subscribe["SubscribeURL"].as_str().unwrap_or_default().to_owned()]
+    );
 
     // Tampered, unsigned (a placeholder signature) or signed by a certificate off SNS's
     // hosts: refused before anything is read from it.
@@ -231,7 +243,9 @@ async fn sns_messages_are_verified_before_use_and_subscriptions_confirmed() {
     assert_eq!(fetched.len(), fetched_before, "a foreign certificate URL is never fetched");
     assert!(h.incidents().await.is_empty());
 
-    for (name, outcome) in [("sns-signed-v1.json", "opened"), ("sns-signed-v2.json", "repeat"), ("sns-signed-ok-v2.json", "resolved")] {
+    for (name, outcome) in
+        [("sns-signed-v1.json", "opened"), ("sns-signed-v2.json", "repeat"), ("sns-signed-ok-v2.json", "resolved")]
+    {
         let (status, answer) = h.hook(&path, &text, &fixture(name)).await;
         assert_eq!((status, answer["outcome"].as_str()), (StatusCode::ACCEPTED, Some(outcome)), "{name}: {answer}");
     }
@@ -239,4 +253,40 @@ async fn sns_messages_are_verified_before_use_and_subscriptions_confirmed() {
     let outcomes: Vec<String> =
         h.deliveries(&id).await.iter().map(|d| d["outcome"].as_str().unwrap_or_default().to_owned()).collect();
     assert_eq!(outcomes, ["resolved", "repeat", "opened", "rejected", "rejected", "rejected", "confirmed"]);
+}
+
+/// The real fetcher against a loopback server this test starts: certificates are cached
+/// by URL, confirmations always go out, and an error status is an error.
+#[tokio::test]
+async fn the_http_fetcher_caches_certificates_and_visits_confirmations() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new()
+        .route(
+            "/cert.pem",
+            axum::routing::get(move || {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    fixture("sns-test-certificate.pem")
+                }
+            }),
+        )
+        .route("/confirm", axum::routing::get(|| async { "<ConfirmSubscriptionResponse/>" }))
+        .route("/gone", axum::routing::get(|| async { StatusCode::NOT_FOUND }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+    let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let fetch = beacon_api::integrations::HttpSnsFetch::new(true).unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("http://{address}/cert.pem");
+    let first = fetch.certificate(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let second = fetch.certificate(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, fixture("sns-test-certificate.pem"));
+    assert_eq!((first, hits.load(Ordering::SeqCst)), (second, 1), "the second came from the cache");
+    assert!(fetch.confirm(&format!("http://{address}/confirm")).await.is_ok());
+    assert!(fetch.confirm(&format!("http://{address}/gone")).await.is_err_and(|e| e.contains("404")));
+    // HTTPS only outside tests.
+    let strict = beacon_api::integrations::HttpSnsFetch::new(false).unwrap_or_else(|e| panic!("{e}"));
+    assert!(strict.certificate(&url).await.is_err());
 }

@@ -18,10 +18,9 @@ use crate::service::{MAX_ATTEMPTS, Service, version_conflict};
 use base64::Engine as _;
 use beacon_domain::{
     Actor, AffectedComponent, AlertDelta, AlertGroup, AlertReport, ChangeKind, DEFAULT_ALERT_MESSAGE,
-    DEFAULT_ALERT_TITLE, DEFAULT_REOPEN_WINDOW_SECONDS, DEFAULT_RESOLVED_MESSAGE, EventKind, Impact, ImpactMapping,
-    Incident, IncidentId, IncidentSource, IncidentStatus, Integration, IntegrationComponent, IntegrationId,
-    IntegrationKind, Markdown, Name, NewIncident, NewUpdate, ResolveTo, TimelineEntry, Title, apply_reports,
-    validate_integration,
+    DEFAULT_REOPEN_WINDOW_SECONDS, DEFAULT_RESOLVED_MESSAGE, EventKind, Impact, ImpactMapping, Incident, IncidentId,
+    IncidentSource, IncidentStatus, Integration, IntegrationComponent, IntegrationId, IntegrationKind, Markdown, Name,
+    NewIncident, NewUpdate, ResolveTo, TimelineEntry, Title, apply_reports, validate_integration,
 };
 use beacon_integrations::{Alert, Delivery, fill};
 use beacon_store::{Condition, Cursor, Key, Query, Value, Write};
@@ -231,7 +230,7 @@ impl Service {
             key_field: input.key_field,
             components: input.components,
             impact: input.impact.unwrap_or_default(),
-            title_template: input.title_template.unwrap_or_else(|| DEFAULT_ALERT_TITLE.into()),
+            title_template: input.title_template.unwrap_or_else(|| kind.default_title().into()),
             message_template: input.message_template.unwrap_or_else(|| DEFAULT_ALERT_MESSAGE.into()),
             resolved_message: input.resolved_message.unwrap_or_else(|| DEFAULT_RESOLVED_MESSAGE.into()),
             publish: input.publish.unwrap_or(true),

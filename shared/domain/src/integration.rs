@@ -89,6 +89,18 @@ impl Default for ImpactMapping {
     }
 }
 
+impl IntegrationKind {
+    /// The title template an integration of this kind starts with: the field its tool
+    /// names alerts by.
+    pub fn default_title(self) -> &'static str {
+        match self {
+            Self::Alertmanager | Self::Grafana => "{alertname}",
+            Self::Sns => "{alarm_name}",
+            Self::Generic => "{title}",
+        }
+    }
+}
+
 impl ImpactMapping {
     pub fn impact(&self, fields: &BTreeMap<String, String>) -> Impact {
         let Some(value) = fields.get(&self.field) else {
@@ -99,8 +111,7 @@ impl ImpactMapping {
     }
 }
 
-pub const DEFAULT_TITLE_TEMPLATE: &str = "{alertname}";
-pub const DEFAULT_MESSAGE_TEMPLATE: &str = "We are investigating reports of a problem: {summary}";
+pub const DEFAULT_MESSAGE_TEMPLATE: &str = "Our monitoring has detected a problem and we are investigating.";
 pub const DEFAULT_RESOLVED_MESSAGE: &str = "The problem has cleared and service is back to normal.";
 pub const DEFAULT_REOPEN_WINDOW_SECONDS: u32 = 3600;
 
@@ -410,7 +421,7 @@ mod tests {
         assert_eq!(fields, ["key_field", "message_template", "title_template", "reopen_window_seconds"]);
         integration.kind = IntegrationKind::Alertmanager;
         integration.require_signature = true;
-        integration.title_template = DEFAULT_TITLE_TEMPLATE.into();
+        integration.title_template = IntegrationKind::Alertmanager.default_title().into();
         integration.message_template = DEFAULT_MESSAGE_TEMPLATE.into();
         integration.reopen_window_seconds = 60;
         assert!(validate_integration(&integration).is_err());

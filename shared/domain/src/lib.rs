@@ -36,9 +36,9 @@ pub use incident::{
 };
 pub use integration::{
     AlertDelta, AlertGroup, AlertReport, DEFAULT_MESSAGE_TEMPLATE as DEFAULT_ALERT_MESSAGE,
-    DEFAULT_REOPEN_WINDOW_SECONDS, DEFAULT_RESOLVED_MESSAGE, DEFAULT_TITLE_TEMPLATE as DEFAULT_ALERT_TITLE,
-    ImpactMapping, Integration, IntegrationComponent, IntegrationKind, KnownAlert, MAX_GROUP_ALERTS,
-    MAX_REOPEN_WINDOW_SECONDS, ResolveTo, apply_reports, validate_integration,
+    DEFAULT_REOPEN_WINDOW_SECONDS, DEFAULT_RESOLVED_MESSAGE, ImpactMapping, Integration, IntegrationComponent,
+    IntegrationKind, KnownAlert, MAX_GROUP_ALERTS, MAX_REOPEN_WINDOW_SECONDS, ResolveTo, apply_reports,
+    validate_integration,
 };
 pub use member::{Member, Role};
 pub use monitor::{
