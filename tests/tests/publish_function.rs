@@ -21,7 +21,13 @@ fn fixture(name: &str, change: Option<&Change>) -> serde_json::Value {
 }
 
 fn change(kind: ChangeKind) -> Change {
-    Change { id: ChangeId::new(ulid::Ulid::new()), at: jiff::Timestamp::now(), actor: Actor::System, kind }
+    Change {
+        id: ChangeId::new(ulid::Ulid::new()),
+        at: jiff::Timestamp::now(),
+        actor: Actor::System,
+        kind,
+        incident: None,
+    }
 }
 
 #[tokio::test]

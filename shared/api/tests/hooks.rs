@@ -122,6 +122,9 @@ impl Harness {
     }
 }
 
+/// A delivery's headers and body, and the status it must get.
+type Case = (Vec<(&'static str, String)>, Vec<u8>, StatusCode);
+
 fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     mac.update(format!("{t}.").as_bytes());
@@ -150,7 +153,7 @@ async fn bad_deliveries_get_their_problem_are_logged_and_change_nothing() {
     // Unknown URL and wrong secret: the same 404, and nothing logged anywhere.
     let (unknown, _) = h.hook("/api/v1/hooks/hook_nope", &signed(body), body).await;
     assert_eq!(unknown, StatusCode::NOT_FOUND);
-    let cases: Vec<(Vec<(&str, String)>, Vec<u8>, StatusCode)> = vec![
+    let cases: Vec<Case> = vec![
         (vec![], body.to_vec(), StatusCode::UNAUTHORIZED),
         (vec![("x-beacon-signature", sign(&secret, now - 301, body))], body.to_vec(), StatusCode::UNAUTHORIZED),
         (vec![("x-beacon-signature", sign("whsec_other", now, body))], body.to_vec(), StatusCode::UNAUTHORIZED),

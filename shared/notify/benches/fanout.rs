@@ -49,6 +49,7 @@ fn reported(detail: &beacon_app::IncidentDetail) -> Change {
             components: detail.incident.components.iter().map(|c| c.id).collect(),
             status_changes: vec![],
         },
+        incident: None,
     }
 }
 

@@ -36,7 +36,13 @@ macro_rules! on_both {
 }
 
 fn change(kind: ChangeKind) -> Change {
-    Change { id: ChangeId::new(ulid::Ulid::new()), at: jiff::Timestamp::now(), actor: Actor::System, kind }
+    Change {
+        id: ChangeId::new(ulid::Ulid::new()),
+        at: jiff::Timestamp::now(),
+        actor: Actor::System,
+        kind,
+        incident: None,
+    }
 }
 
 fn reported(detail: &beacon_app::IncidentDetail) -> Change {
