@@ -138,6 +138,13 @@ pub async fn a_key_reopens_within_its_window_and_opens_anew_after(store: Arc<dyn
     let opened = ok(service.receive_alerts(&hooks, &fire).await);
     let id = opened.incidents[0];
     assert_eq!(ok(service.incident(id).await).incident.title.as_str(), "Database is failing");
+    assert_eq!(ok(service.incident(id).await).incident.impact, Impact::Minor);
+    // A worse alert for the same key raises the incident's impact; nothing else moves.
+    let worse =
+        generic(r#"{"id": "db", "name": "Database", "severity": "critical", "starts_at": "2027-01-15T08:03:00Z"}"#);
+    assert_eq!(ok(service.receive_alerts(&hooks, &worse).await).outcome, DeliveryOutcome::Updated);
+    let raised = ok(service.incident(id).await);
+    assert_eq!((raised.incident.impact, raised.updates.len()), (Impact::Critical, 1));
     assert_eq!(ok(service.receive_alerts(&hooks, &clear).await).outcome, DeliveryOutcome::Resolved);
 
     clock.advance(jiff::SignedDuration::from_secs(300));
@@ -250,3 +257,50 @@ on_both_adapters!(
     taken_over_or_monitoring_incidents_are_left_to_people,
     a_thousand_identical_deliveries_open_one_incident,
 );
+
+/// Alert text reaches the page only through the templates, and escaped there like text a
+/// person typed: a hostile label shows as text, never as markup.
+#[tokio::test]
+async fn hostile_alert_text_is_escaped_on_the_page() {
+    let (store, _guard) = beacon_tests::redb_store().await;
+    let service = Service::new(store, Arc::new(ManualClock::new(start())));
+    let hooks = integration(
+        &service,
+        NewIntegration {
+            name: "Checks".into(),
+            kind: Some(IntegrationKind::Generic),
+            key_field: Some("id".into()),
+            title_template: Some("{name} failing".into()),
+            message_template: Some("Seen: {detail}".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let body = r#"{"id": "x", "name": "<script>alert(1)</script>", "detail": "<img src=x onerror=alert(2)> [link](javascript:alert(3))", "secret_label": "PRIVATE-LABEL-91c2"}"#;
+    ok(service.receive_alerts(&hooks, &generic(body)).await);
+    let page = beacon_site::PageConfig {
+        id: "beacon-test".into(),
+        name: "Acme Status".into(),
+        url: "https://status.acme.test".into(),
+        time_zone: "Etc/UTC".into(),
+        logo_url: None,
+        links: vec![],
+        subscribe_url: None,
+    };
+    let snapshot = beacon_publish::snapshot(&service, &page).await.unwrap_or_else(|e| panic!("{e}")).0;
+    let objects = beacon_site::render(&snapshot);
+    let index = objects.iter().find(|o| o.path == "index.html").unwrap_or_else(|| panic!("no index.html"));
+    let html = String::from_utf8(index.bytes.to_vec()).unwrap_or_default();
+    assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62; failing"), "the title shows as text");
+    for object in &objects {
+        let text = String::from_utf8_lossy(&object.bytes);
+        assert!(!text.contains("PRIVATE-LABEL-91c2"), "{}: a field no template named", object.path);
+        // JSON carries the text as data; every markup format must escape it.
+        if object.path.ends_with(".json") {
+            continue;
+        }
+        assert!(!text.contains("<script>alert(1)"), "{}: raw script", object.path);
+        assert!(!text.contains("<img src=x"), "{}: raw markup", object.path);
+        assert!(!text.contains("href=\"javascript:"), "{}: a script link", object.path);
+    }
+}

@@ -459,7 +459,7 @@ impl HttpSnsFetch {
     /// certificates from a loopback server they start.
     pub fn new(allow_plain_http: bool) -> Result<Self, String> {
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
             .map_err(|e| format!("loading the platform's root certificates: {e}"))?;
         let builder = if allow_plain_http { builder.https_or_http() } else { builder.https_only() };
         let connector = builder.enable_http1().build();

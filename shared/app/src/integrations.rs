@@ -18,9 +18,9 @@ use crate::service::{MAX_ATTEMPTS, Service, version_conflict};
 use base64::Engine as _;
 use beacon_domain::{
     Actor, AffectedComponent, AlertDelta, AlertGroup, AlertReport, ChangeKind, DEFAULT_ALERT_MESSAGE,
-    DEFAULT_REOPEN_WINDOW_SECONDS, DEFAULT_RESOLVED_MESSAGE, EventKind, Impact, ImpactMapping, Incident, IncidentId,
-    IncidentSource, IncidentStatus, Integration, IntegrationComponent, IntegrationId, IntegrationKind, Markdown, Name,
-    NewIncident, NewUpdate, ResolveTo, TimelineEntry, Title, apply_reports, validate_integration,
+    DEFAULT_REOPEN_WINDOW_SECONDS, DEFAULT_RESOLVED_MESSAGE, EventKind, Impact, ImpactMapping, Incident, IncidentEdit,
+    IncidentId, IncidentSource, IncidentStatus, Integration, IntegrationComponent, IntegrationId, IntegrationKind,
+    Markdown, Name, NewIncident, NewUpdate, ResolveTo, TimelineEntry, Title, apply_reports, validate_integration,
 };
 use beacon_integrations::{Alert, Delivery, fill};
 use beacon_store::{Condition, Cursor, Key, Query, Value, Write};
@@ -487,6 +487,10 @@ impl Service {
                             components: Vec::new(),
                         };
                         Plan::Update { incident, update, group, delta, outcome }
+                    } else if ours && delta.impact.is_some_and(|worse| worse > incident.impact) {
+                        // A worse alert joined the group: the incident's impact follows.
+                        let edit = IncidentEdit { impact: delta.impact, ..IncidentEdit::default() };
+                        Plan::Edit { incident, edit, group, delta }
                     } else {
                         Plan::Note { incident, group, delta }
                     }
@@ -615,6 +619,14 @@ impl Service {
                 writes.push(group_write(group, group_condition)?);
                 (writes, done, Some(incident.id))
             }
+            Plan::Edit { incident, edit, group, delta } => {
+                let (at, outcome) = self.stamped(actor, |stamp| incident.edit(edit, stamp));
+                let mut outcome = outcome?;
+                alert_entries(&mut outcome.entries, incident.id, at, &delta);
+                let mut writes = self.outcome_writes(Some(&incident), &outcome, actor, at).await?;
+                writes.push(group_write(group, group_condition)?);
+                (writes, DeliveryOutcome::Updated, Some(incident.id))
+            }
             Plan::Note { incident, group, delta } => {
                 let at = self.now();
                 let mut entries = Vec::new();
@@ -648,6 +660,13 @@ enum Plan {
         group: AlertGroup,
         delta: AlertDelta,
         outcome: DeliveryOutcome,
+    },
+    /// A worse impact on an open incident (no public words).
+    Edit {
+        incident: Incident,
+        edit: IncidentEdit,
+        group: AlertGroup,
+        delta: AlertDelta,
     },
     /// Timeline entries on an open incident, nothing public.
     Note {
