@@ -8,8 +8,11 @@ against the moto server, and its effect checked in the AWS services:
 - `api` also takes a subscribe form post: the confirmation mail goes out through SES.
 - `probe` gets the schedule's event after the API created a monitor of a local server
   that answers 503: the check runs and the monitor's incident is opened in the table.
+- `hooks` gets Alertmanager's delivery to an integration's hook URL, as API Gateway
+  routes it: one incident opens, and the same delivery again is a repeat.
 - `fanout` gets, in turn, what each of its four deployments is given: the stream batch
-  (relay: the change events reach the bus, whose rule routes them to a queue here), the
+  (relay: the change records and domain events reach the bus, whose rules route them to
+  queues here), the
   change event from the bus (planner: a job on the SQS queue), the queue's message
   (deliverer: the notification mail goes out through SES), and SES's permanent-bounce
   event (feedback: the address's subscription is removed).
@@ -192,8 +195,13 @@ def main():
     events = client("events")
     events.create_event_bus(Name=bus)
     events.put_rule(Name=f"plan-{suffix}", EventBusName=bus,
-                    EventPattern=json.dumps({"source": ["beacon"], "detail-type": ["incident_reported"]}))
+                    EventPattern=json.dumps({"source": ["beacon.changes"], "detail-type": ["incident_reported"]}))
     events.put_targets(Rule=f"plan-{suffix}", EventBusName=bus, Targets=[{"Id": "planner", "Arn": routed_arn}])
+    # A team's own rule: every domain event to its queue.
+    team_url = sqs.create_queue(QueueName=f"beacon-team-{suffix}")["QueueUrl"]
+    team_arn = sqs.get_queue_attributes(QueueUrl=team_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=f"team-{suffix}", EventBusName=bus, EventPattern=json.dumps({"source": ["beacon"]}))
+    events.put_targets(Rule=f"team-{suffix}", EventBusName=bus, Targets=[{"Id": "team", "Arn": team_arn}])
 
     variables = ",".join(
         f"{k}={v}"
@@ -221,6 +229,7 @@ def main():
     try:
         for function, package in (
             ("api", "beacon-function-api"),
+            ("hooks", "beacon-function-hooks"),
             ("publish", "beacon-function-publish"),
             ("fanout", "beacon-function-fanout"),
             ("probe", "beacon-function-probe"),
@@ -310,7 +319,11 @@ def main():
         assert len(routed) == 1, routed
         event = json.loads(routed[0]["Body"])
         assert event["detail"]["incident_id"] == incident["id"], event
-        print("fanout (relay): stream batch -> incident_reported on the bus")
+        team = [json.loads(m["Body"]) for m in receive_all(sqs, team_url)]
+        created = [e for e in team if e["detail-type"] == "incident.created"]
+        assert len(created) == 1 and created[0]["detail"]["incident"]["title"] == title, team
+        assert all(e["source"] == "beacon" and e["detail"]["version"] == 1 for e in team), team
+        print("fanout (relay): stream batch -> incident_reported and the domain event incident.created on the bus")
 
         # fanout as the planner: the bus event becomes a job.
         invoke(ports["fanout"], "fanout", event)
@@ -360,6 +373,31 @@ def main():
         assert "Checkout is down" in titles, titles
         failing.shutdown()
         print("probe: schedule event -> the failing check opened the monitor's incident")
+
+        # An Alertmanager integration (through the API), and its hook called the way
+        # Alertmanager calls it (through the hooks function, as API Gateway routes it).
+        response = invoke(ports["api"], "api", http_event(token, "POST", "/api/v1/integrations", {
+            "name": "Prometheus", "kind": "alertmanager",
+        }))
+        assert response["statusCode"] == 201, response
+        hook = json.loads(response["body"])["hook_path"]
+        with open(ROOT / "tests" / "fixtures" / "integrations" / "alertmanager-firing.json") as f:
+            firing = json.load(f)
+        delivery = http_event("", "POST", hook, firing)
+        del delivery["headers"]["authorization"]
+        response = invoke(ports["hooks"], "hooks", delivery)
+        assert response["statusCode"] == 202, response
+        answer = json.loads(response["body"])
+        assert answer["outcome"] == "opened" and len(answer["incidents"]) == 1, answer
+        response = invoke(ports["hooks"], "hooks", delivery)
+        assert json.loads(response["body"])["outcome"] == "repeat", response
+        # The API function does not serve hooks; the hooks function serves nothing else.
+        assert invoke(ports["api"], "api", delivery)["statusCode"] == 404
+        listing = http_event(token, "GET", "/api/v1/incidents", None)
+        assert invoke(ports["hooks"], "hooks", listing)["statusCode"] == 404
+        response = invoke(ports["api"], "api", http_event(token, "GET", f"/api/v1/incidents/{answer['incidents'][0]}", None))
+        assert json.loads(response["body"])["source"] == "webhook", response
+        print("hooks: POST /api/v1/hooks/… (Alertmanager's payload) -> 202 opened, then a repeat; the API serves no hooks")
     except BaseException:
         for _, log in watches:
             log.seek(0)

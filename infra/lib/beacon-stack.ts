@@ -43,6 +43,11 @@ export const FEED_ATTRIBUTE = 'feed';
 /** Steady requests per second the API accepts, and the burst above that. */
 export const API_RATE_LIMIT = 50;
 export const API_BURST_LIMIT = 100;
+/** Alerting tools' deliveries, throttled apart from the API: a storm gets 429s (the
+ * tools retry) before it costs anything else. */
+export const HOOKS_RATE_LIMIT = 100;
+export const HOOKS_BURST_LIMIT = 200;
+
 /** How often the probe schedule fires in each region (an invocation serves a minute). */
 export const PROBE_EVERY = Duration.minutes(1);
 /** The probe function's timeout: its 35 s window plus the longest check's timeout, with room to spare. */
@@ -80,7 +85,7 @@ export class BeaconStack extends Stack {
   readonly distribution: cloudfront.Distribution;
   readonly api: apigw.HttpApi;
   readonly functions: Record<
-    'api' | 'publish' | 'relay' | 'planner' | 'deliverer' | 'feedback' | 'probe',
+    'api' | 'hooks' | 'publish' | 'relay' | 'planner' | 'deliverer' | 'feedback' | 'probe',
     lambda.Function
   >;
   readonly eventBus: events.EventBus;
@@ -310,6 +315,14 @@ export class BeaconStack extends Stack {
     this.table.grantReadWriteData(api);
     allowSending(api);
 
+    // Alerting tools' deliveries (Alertmanager, Grafana, SNS, generic webhooks) on a
+    // function of their own, behind a route with its own throttle, so an alert storm
+    // never takes the API's capacity.
+    const hooks = rustFunction('hooks', 'hooks', 'beacon hooks: alerting tools open, update and resolve incidents', {
+      ...functionEnvironment,
+    });
+    this.table.grantReadWriteData(hooks);
+
     const publish = rustFunction(
       'publish',
       'publish',
@@ -462,7 +475,7 @@ export class BeaconStack extends Stack {
       targets: [new targets.LambdaFunction(probe, { retryAttempts: 0 })],
     });
 
-    this.functions = { api, publish, relay, planner, deliverer, feedback, probe };
+    this.functions = { api, hooks, publish, relay, planner, deliverer, feedback, probe };
 
     // Batches the publisher could not handle after its retries, kept for two weeks.
     this.failures = new sqs.Queue(this, 'PublishFailures', {
@@ -532,7 +545,15 @@ export class BeaconStack extends Stack {
       },
     );
 
-    new apigw.HttpStage(this, 'ApiStage', {
+    const hooksRoute = 'POST /api/v1/hooks/{secret}';
+    this.api.addRoutes({
+      path: '/api/v1/hooks/{secret}',
+      methods: [apigw.HttpMethod.POST],
+      integration: new HttpLambdaIntegration('HooksIntegration', hooks, {
+        payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
+      }),
+    });
+    const stage = new apigw.HttpStage(this, 'ApiStage', {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
@@ -553,6 +574,10 @@ export class BeaconStack extends Stack {
         ),
       },
     });
+    // RouteSettings is a free-form map in CloudFormation: its keys are written as such.
+    (stage.node.defaultChild as apigw.CfnStage).routeSettings = {
+      [hooksRoute]: { ThrottlingRateLimit: HOOKS_RATE_LIMIT, ThrottlingBurstLimit: HOOKS_BURST_LIMIT },
+    };
 
 
     // Alarms: any function error, and any batch the publisher gave up on.
@@ -657,7 +682,7 @@ export class BeaconStack extends Stack {
       id: `AwsSolutions-IAM5[Resource::<${table}.Arn>/index/*]`,
       reason: "The grant covers the table's indexes (it has none today); nothing outside this table.",
     });
-    for (const name of ['planner', 'deliverer', 'feedback', 'probe'] as const) {
+    for (const name of ['hooks', 'planner', 'deliverer', 'feedback', 'probe'] as const) {
       Validations.of(this.functions[name]).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${table}.Arn>/index/*]`,
         reason: "The grant covers the table's indexes (it has none today); nothing outside this table.",

@@ -9,8 +9,8 @@ export type Architecture = 'arm64' | 'x86_64';
 
 /** The function binaries cargo-lambda builds; `fanout` is deployed four times (relay,
  * planner, deliverer, feedback), each with its own trigger and permissions; `probe` once
- * per region probes run in. */
-export const FUNCTIONS = ['api', 'publish', 'fanout', 'probe'] as const;
+ * per region probes run in; `hooks` takes alerting tools' deliveries. */
+export const FUNCTIONS = ['api', 'hooks', 'publish', 'fanout', 'probe'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 export interface Settings {

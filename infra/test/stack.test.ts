@@ -12,7 +12,7 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { API_BURST_LIMIT, API_RATE_LIMIT, BeaconStack, DELIVERERS, NOTICE_CHANGES, inlineStyleHash } from '../lib/beacon-stack';
+import { API_BURST_LIMIT, API_RATE_LIMIT, BeaconStack, HOOKS_BURST_LIMIT, HOOKS_RATE_LIMIT, DELIVERERS, NOTICE_CHANGES, inlineStyleHash } from '../lib/beacon-stack';
 import { ProbeStack } from '../lib/probe-stack';
 import { FUNCTIONS, SettingsError, readSettings } from '../lib/settings';
 
@@ -237,12 +237,30 @@ test('the HTTP API: the api function behind it, throttled, logged, no CORS (brow
     IntegrationType: 'AWS_PROXY',
     PayloadFormatVersion: '2.0',
   });
+  // Hook URLs: their own route to the hooks function, throttled apart from the API.
+  t.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+    RouteKey: 'POST /api/v1/hooks/{secret}',
+    AuthorizationType: 'NONE',
+    Target: Match.anyValue(),
+  });
+  t.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+    IntegrationUri: { 'Fn::GetAtt': [Match.stringLikeRegexp('^hooksFunction'), 'Arn'] },
+  });
+  t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+    RouteSettings: {
+      'POST /api/v1/hooks/{secret}': { ThrottlingRateLimit: HOOKS_RATE_LIMIT, ThrottlingBurstLimit: HOOKS_BURST_LIMIT },
+    },
+  });
+  t.hasResourceProperties('AWS::Lambda::Permission', {
+    FunctionName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^hooksFunction'), 'Arn'] },
+    Principal: 'apigateway.amazonaws.com',
+  });
 });
 
 test('the functions: provided.al2023 on arm64 by default, their logs kept a month', () => {
   const functions = Object.values(t.findResources('AWS::Lambda::Function')) as any[];
   const ours = functions.filter((f) => f.Properties.Runtime === 'provided.al2023');
-  assert.equal(ours.length, 7, 'api, publish, probe, and fanout as relay, planner, deliverer, feedback');
+  assert.equal(ours.length, 8, 'api, hooks, publish, probe, and fanout as relay, planner, deliverer, feedback');
   const table = base.stack.getLogicalId(base.stack.table.node.defaultChild as any);
   for (const f of ours) {
     assert.deepEqual(f.Properties.Architectures, ['arm64']);
@@ -260,7 +278,7 @@ test('the functions: provided.al2023 on arm64 by default, their logs kept a mont
   assert.ok(publish, 'the publisher knows its bucket');
   assert.equal(publish.Properties.Timeout, 60);
   const groups = Object.values(t.findResources('AWS::Logs::LogGroup')) as any[];
-  assert.equal(groups.length, 8, 'seven functions and the API access log');
+  assert.equal(groups.length, 9, 'eight functions and the API access log');
   for (const g of groups) {
     assert.equal(g.Properties.RetentionInDays, 30);
   }
@@ -270,7 +288,7 @@ test('x86_64 is one switch away', () => {
   const { template } = synth({ arch: 'x86_64' });
   const functions = Object.values(template.findResources('AWS::Lambda::Function')) as any[];
   const ours = functions.filter((f) => f.Properties.Runtime === 'provided.al2023');
-  assert.ok(ours.length === 7 && ours.every((f) => f.Properties.Architectures[0] === 'x86_64'));
+  assert.ok(ours.length === 8 && ours.every((f) => f.Properties.Architectures[0] === 'x86_64'));
 });
 
 test('the publisher runs on change records only, batched, bisecting, with a failure queue', () => {
@@ -326,6 +344,11 @@ test('IAM: each function gets exactly what its grants give', () => {
   assert.ok(api.includes('dynamodb:PutItem') && api.includes('dynamodb:Query'), api.join());
   assert.ok(!api.some((a) => a.startsWith('s3:') || a.startsWith('sqs:')), `api: ${api.join()}`);
   assert.ok(api.includes('ses:SendEmail'), 'the api mails confirmation links');
+
+  // The hooks function reads and writes the table, and nothing else.
+  const hooks = actionsOf(statementsOf(t, base.stack, 'hooks'));
+  assert.ok(hooks.includes('dynamodb:PutItem') && hooks.includes('dynamodb:GetItem'), hooks.join());
+  assert.ok(hooks.every((a) => a.startsWith('dynamodb:')), `hooks: ${hooks.join()}`);
 
   const publishStatements = statementsOf(t, base.stack, 'publish');
   const publish = actionsOf(publishStatements);
@@ -453,7 +476,7 @@ test('alarms on every function error and on the failure queue, sent to the alarm
   const metrics = alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort();
   assert.deepEqual(metrics, [
     'AWS/Lambda/Duration',
-    ...Array(7).fill('AWS/Lambda/Errors'),
+    ...Array(8).fill('AWS/Lambda/Errors'),
     'AWS/Lambda/Invocations',
     'AWS/SQS/ApproximateAgeOfOldestMessage',
     'AWS/SQS/ApproximateNumberOfMessagesVisible',

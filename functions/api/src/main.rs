@@ -1,7 +1,7 @@
 //! The API function: configuration from the environment, clients built once at cold
 //! start, then every event goes through the shared router.
 
-use beacon_api::{ApiState, ClientAddress, Subscriptions, router};
+use beacon_api::{ApiState, ClientAddress, Subscriptions, api_router};
 use beacon_app::{Service, SystemClock};
 use beacon_notify::MessageConfig;
 use beacon_notify_aws::SesMailer;
@@ -100,9 +100,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     if let Some(subscriptions) = subscriptions(&shared).await? {
         state = state.with_subscriptions(subscriptions);
     }
-    // SNS integrations: signing certificates and confirmations from SNS's own hosts.
-    state =
-        state.with_sns(Arc::new(beacon_api::integrations::HttpSnsFetch::new(false).map_err(lambda_http::Error::from)?));
     let cdn_secret = config.cdn_secret;
     let app = tower::ServiceBuilder::new()
         .map_request(move |mut request: lambda_http::Request| {
@@ -111,6 +108,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             }
             request
         })
-        .service(router(state));
+        // The hook URLs are the hooks function's.
+        .service(api_router(state));
     lambda_http::run(app).await
 }

@@ -402,8 +402,7 @@ async fn take_sns(
         ))
     })?;
     let now = state.service.now();
-    beacon_integrations::verify_sns_signature(&message, &certificate, now)
-        .map_err(|e| Refusal::logged(bad_signature(e)))?;
+    beacon_integrations::verify_sns_signature(&message, &certificate).map_err(|e| Refusal::logged(bad_signature(e)))?;
     let record =
         |outcome, error: Option<String>| DeliveryRecord { at: now, outcome, alerts: 0, incidents: Vec::new(), error };
     match message.message {

@@ -143,7 +143,18 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             integrations::delete_integration
         ))
         .routes(routes!(integrations::integration_deliveries))
-        .routes(routes!(integrations::hook))
+}
+
+/// The hook route's documentation alone: the API function documents it without linking
+/// its handler (the hooks function serves it).
+#[derive(OpenApi)]
+#[openapi(paths(integrations::hook))]
+struct HookDoc;
+
+/// Alerting tools' hook URLs: no token, their secret is the credential.
+fn hook_routes() -> Router<ApiState> {
+    use axum::routing::post;
+    Router::new().route("/api/v1/hooks/{secret}", post(integrations::hook))
 }
 
 /// The public subscription endpoints behind the page's forms (HTML, no token).
@@ -161,6 +172,7 @@ fn public_routes() -> Router<ApiState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = api_routes().split_for_parts();
     doc.paths.paths.insert("/healthz".into(), health_path());
+    doc.merge(HookDoc::openapi());
     doc
 }
 
@@ -185,21 +197,39 @@ impl MakeRequestId for UlidRequestId {
     }
 }
 
-/// The whole API.
+/// The whole API, hook URLs included: the one-machine runner serves this.
 pub fn router(state: ApiState) -> Router {
-    let (api, doc) = api_routes().split_for_parts();
-    let mut doc = doc;
-    doc.paths.paths.insert("/healthz".into(), health_path());
-    let doc = std::sync::Arc::new(doc);
-    api.merge(public_routes())
-        .route("/healthz", get(healthz))
-        .route(
-            "/api/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { Json(doc.as_ref().clone()) }
-            }),
-        )
+    finish(api_part().merge(hook_routes()), state)
+}
+
+/// Everything but the hook URLs: the API function serves this, the hooks function
+/// serves [`hooks_router`], so an alert storm never takes the API's capacity (and the
+/// API's binary carries no alert parsing or SNS verification).
+pub fn api_router(state: ApiState) -> Router {
+    finish(api_part(), state)
+}
+
+/// The hook URLs alone, for the hooks function.
+pub fn hooks_router(state: ApiState) -> Router {
+    finish(hook_routes(), state)
+}
+
+fn api_part() -> Router<ApiState> {
+    let doc = std::sync::Arc::new(openapi());
+    let (api, _) = api_routes().split_for_parts();
+    api.merge(public_routes()).route("/healthz", get(healthz)).route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+}
+
+/// What every part shares: problem answers for unknown routes and methods, the body
+/// limit, request ids and the request log.
+fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

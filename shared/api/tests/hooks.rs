@@ -293,3 +293,41 @@ async fn the_http_fetcher_caches_certificates_and_visits_confirmations() {
     let strict = beacon_api::integrations::HttpSnsFetch::new(false).unwrap_or_else(|e| panic!("{e}"));
     assert!(strict.certificate(&url).await.is_err());
 }
+
+/// The API function serves everything but hooks, the hooks function hooks alone; the
+/// API's document still describes the hook route.
+#[tokio::test]
+async fn the_api_and_hooks_routers_split_the_routes() {
+    let h = harness().await;
+    let created = h.create(json!({"name": "Prometheus", "kind": "alertmanager"})).await;
+    let path = created["hook_path"].as_str().unwrap_or_default().to_owned();
+    let state = ApiState::new(Service::new(h.store.clone(), Arc::new(SystemClock))).with_sns(h.sns.clone());
+    let send = |app: axum::Router, method: Method, uri: String, body: Vec<u8>| async move {
+        let request =
+            Request::builder().method(method).uri(uri).body(Body::from(body)).unwrap_or_else(|e| panic!("{e}"));
+        app.oneshot(request).await.unwrap_or_else(|e| panic!("{e}")).status()
+    };
+    let api = beacon_api::api_router(state.clone());
+    let hooks = beacon_api::hooks_router(state);
+    assert_eq!(
+        send(api.clone(), Method::POST, path.clone(), fixture("alertmanager-firing.json")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(hooks.clone(), Method::POST, path, fixture("alertmanager-firing.json")).await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(send(hooks, Method::GET, "/healthz".into(), Vec::new()).await, StatusCode::NOT_FOUND);
+    assert_eq!(send(api.clone(), Method::GET, "/healthz".into(), Vec::new()).await, StatusCode::OK);
+    let doc = api.oneshot(Request::get("/api/openapi.json").body(Body::empty()).unwrap_or_else(|e| panic!("{e}")));
+    let doc = doc
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let doc: Value = serde_json::from_slice(&doc).unwrap_or_default();
+    assert!(doc["paths"]["/api/v1/hooks/{secret}"]["post"].is_object(), "the hook route is documented");
+}

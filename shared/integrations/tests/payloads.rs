@@ -86,27 +86,37 @@ fn one_tool_payload_is_refused_by_another_reader() {
     assert!(matches!(alertmanager(b"not json"), Err(PayloadError::Malformed(_))));
 }
 
-/// Messages signed by a certificate made for these tests (openssl, once; the key was
-/// not kept), with SHA-1 (version 1) and SHA-256 (version 2).
+/// Messages signed with the test key (`tests/fixtures/integrations/sign-sns.py`), with
+/// SHA-1 (version 1) and SHA-256 (version 2): notifications and a confirmation.
 #[test]
 fn sns_signatures_are_verified_against_the_signing_certificate() {
     let certificate = fixture("sns-test-certificate.pem");
-    let now = jiff::Timestamp::now();
-    for name in ["sns-signed-v1.json", "sns-signed-v2.json"] {
+    for name in ["sns-signed-v1.json", "sns-signed-v2.json", "sns-signed-ok-v2.json", "sns-signed-confirmation-v2.json"]
+    {
         let message = ok(sns(&fixture(name)));
-        assert_eq!(beacon_integrations::verify_sns_signature(&message, &certificate, now), Ok(()), "{name}");
+        assert_eq!(beacon_integrations::verify_sns_signature(&message, &certificate), Ok(()), "{name}");
         // Any change to what was signed fails.
         let mut tampered = message.clone();
-        tampered.string_to_sign = tampered.string_to_sign.replace("ALARM", "OK");
-        assert!(beacon_integrations::verify_sns_signature(&tampered, &certificate, now).is_err());
-        // The certificate must be SNS's by its URL, and valid now.
+        tampered.string_to_sign = tampered.string_to_sign.replacen('\n', "\n ", 1);
+        assert!(beacon_integrations::verify_sns_signature(&tampered, &certificate).is_err(), "{name}");
+        // The certificate must be SNS's by its URL.
         let mut elsewhere = message.clone();
         elsewhere.signing_cert_url = "https://evil.example/cert.pem".into();
-        assert!(beacon_integrations::verify_sns_signature(&elsewhere, &certificate, now).is_err());
-        let long_ago = ok(jiff::Timestamp::from_second(0));
-        assert!(beacon_integrations::verify_sns_signature(&message, &certificate, long_ago).is_err());
+        assert!(beacon_integrations::verify_sns_signature(&elsewhere, &certificate).is_err());
+        // And a signature version SNS does not use is refused.
+        let mut other = message.clone();
+        other.signature_version = "3".into();
+        assert!(beacon_integrations::verify_sns_signature(&other, &certificate).is_err());
     }
-    // The fixture's placeholder signature does not verify.
+    // The fixture's placeholder signature does not verify; nor does a broken certificate.
     let unsigned = ok(sns(&fixture("sns-cloudwatch-alarm.json")));
-    assert!(beacon_integrations::verify_sns_signature(&unsigned, &certificate, now).is_err());
+    assert!(beacon_integrations::verify_sns_signature(&unsigned, &certificate).is_err());
+    let signed = ok(sns(&fixture("sns-signed-v2.json")));
+    assert!(
+        beacon_integrations::verify_sns_signature(
+            &signed,
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        )
+        .is_err()
+    );
 }

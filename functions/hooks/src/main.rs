@@ -1,0 +1,35 @@
+//! The hooks function: alerting tools' deliveries to `/api/v1/hooks/<secret>`, on a
+//! function of its own so that an alert storm (Alertmanager resending a large group,
+//! every alarm of a region flapping) has its own concurrency and never takes the API's,
+//! and the API's cold start carries no alert parsing or SNS verification.
+
+use beacon_api::{ApiState, hooks_router};
+use beacon_app::{Service, SystemClock};
+use beacon_store_dynamodb::DynamoDbStore;
+use std::sync::Arc;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    // As the API function: JSON lines, CloudWatch's own timestamps, `RUST_LOG` targets.
+    let filter = var("RUST_LOG")
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().json().with_current_span(false).without_time())
+        .with(filter)
+        .init();
+    let table = var("BEACON_DYNAMODB_TABLE").ok_or("BEACON_DYNAMODB_TABLE is not set")?;
+    let shared = beacon_store_dynamodb::lambda_environment_config()?;
+    let store = DynamoDbStore::from_config(&shared, table, var("BEACON_DYNAMODB_ENDPOINT").as_deref());
+    let service = Service::new(Arc::new(store), Arc::new(SystemClock));
+    // SNS integrations: signing certificates and confirmations, only from SNS's own hosts.
+    let sns = beacon_api::integrations::HttpSnsFetch::new(false).map_err(lambda_http::Error::from)?;
+    lambda_http::run(hooks_router(ApiState::new(service).with_sns(Arc::new(sns)))).await
+}
