@@ -85,6 +85,10 @@ ulid_id!(
     AlertRuleId
 );
 ulid_id!(
+    /// A planned maintenance (or a recurring series of them).
+    MaintenanceId
+);
+ulid_id!(
     /// An integration: an alerting tool's webhook that opens and resolves incidents.
     IntegrationId
 );

@@ -13,9 +13,11 @@ mod event;
 mod ids;
 mod incident;
 mod integration;
+mod maintenance;
 mod member;
 mod monitor;
 mod page;
+mod recurrence;
 mod subscriber;
 mod template;
 mod text;
@@ -27,8 +29,8 @@ pub use component::{Component, ComponentGroup, ComponentStatus, effective_status
 pub use error::{DomainError, FieldError};
 pub use event::{DomainEvent, EVENT_SCHEMA_VERSION, EventComponent, EventIncident, EventMonitor, EventType};
 pub use ids::{
-    AlertRuleId, ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, IntegrationId, MemberId, MonitorId,
-    NoticeId, SubscriberId, TemplateId, TokenId, UpdateId,
+    AlertRuleId, ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, IntegrationId, MaintenanceId,
+    MemberId, MonitorId, NoticeId, SubscriberId, TemplateId, TokenId, UpdateId,
 };
 pub use incident::{
     AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome,
@@ -40,6 +42,10 @@ pub use integration::{
     IntegrationKind, KnownAlert, MAX_GROUP_ALERTS, MAX_REOPEN_WINDOW_SECONDS, ResolveTo, apply_reports,
     validate_integration,
 };
+pub use maintenance::{
+    Automation, DEFAULT_REMIND_SUBSCRIBERS_MINUTES, Due, MAX_WINDOW_SECONDS, Maintenance, MaintenanceOutcome,
+    MaintenanceStatus, MaintenanceUpdate, NewMaintenance, TEAM_REMINDER_MINUTES, Window,
+};
 pub use member::{Member, Role};
 pub use monitor::{
     CheckOutcome, DEFAULT_INCIDENT_MESSAGE, DEFAULT_INCIDENT_TITLE, ErrorClass, Finding, MAX_INTERVAL_SECONDS,
@@ -47,6 +53,7 @@ pub use monitor::{
     RoundVerdict, Step, Thresholds, round_verdict, validate_monitor,
 };
 pub use page::{PageIndicator, PageStatus};
+pub use recurrence::{ByDay, Frequency, Recurrence};
 pub use subscriber::{
     CONFIRMATION_WINDOW_SECONDS, Channel, ChannelKind, EndpointUrl, Events, FollowKey, Interest, MANAGE_TOKENS_KEPT,
     MAX_FOLLOWED, NoticeEvent, QUARANTINE_AFTER_FAILURES, Subscriber, SubscriberState,
