@@ -11,9 +11,6 @@ use lambda_http::RequestExt as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 use subtle::ConstantTimeEq as _;
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -79,16 +76,7 @@ async fn subscriptions(shared: &beacon_store_dynamodb::SdkConfig) -> Result<Opti
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    // JSON lines without a timestamp: CloudWatch stamps each line itself.
-    // `RUST_LOG` as targets and levels (`info`, `beacon_app=debug,info`): the regex-based
-    // env filter would add a megabyte to the zip for nothing a function needs.
-    let filter = var("RUST_LOG")
-        .and_then(|v| v.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().json().with_current_span(false).without_time())
-        .with(filter)
-        .init();
+    beacon_lambda_log::init();
     let config = Config::from_env()?;
     let shared = beacon_store_dynamodb::lambda_environment_config()?;
     let store = DynamoDbStore::from_config(&shared, config.table, config.endpoint.as_deref());

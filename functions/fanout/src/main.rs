@@ -10,9 +10,6 @@ use beacon_site::PageConfig;
 use beacon_store_dynamodb::DynamoDbStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -20,13 +17,7 @@ fn var(name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let filter = var("RUST_LOG")
-        .and_then(|v| v.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().json().with_current_span(false).without_time())
-        .with(filter)
-        .init();
+    beacon_lambda_log::init();
     let shared = beacon_store_dynamodb::lambda_environment_config()?;
     let mut fanout = Fanout::default();
 

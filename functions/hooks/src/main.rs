@@ -7,9 +7,6 @@ use beacon_api::{ApiState, hooks_router};
 use beacon_app::{Service, SystemClock};
 use beacon_store_dynamodb::DynamoDbStore;
 use std::sync::Arc;
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -17,14 +14,7 @@ fn var(name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    // As the API function: JSON lines, CloudWatch's own timestamps, `RUST_LOG` targets.
-    let filter = var("RUST_LOG")
-        .and_then(|v| v.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().json().with_current_span(false).without_time())
-        .with(filter)
-        .init();
+    beacon_lambda_log::init();
     let table = var("BEACON_DYNAMODB_TABLE").ok_or("BEACON_DYNAMODB_TABLE is not set")?;
     let shared = beacon_store_dynamodb::lambda_environment_config()?;
     let store = DynamoDbStore::from_config(&shared, table, var("BEACON_DYNAMODB_ENDPOINT").as_deref());

@@ -9,9 +9,6 @@ use beacon_store_dynamodb::DynamoDbStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// How long one invocation keeps starting rounds: long enough for the second round of a
 /// 30-second monitor, so an invocation usually ends about 30 s in. A check started at
@@ -25,14 +22,7 @@ fn env(name: &str) -> Result<String, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().json().with_current_span(false).without_time())
-        .with(filter)
-        .init();
+    beacon_lambda_log::init();
     let table = env("BEACON_DYNAMODB_TABLE")?;
     // The region this function probes from (its own), and where the table lives (the
     // home region, which may be another one).

@@ -7,9 +7,6 @@ use beacon_site::PageConfig;
 use beacon_store_dynamodb::DynamoDbStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
 
 fn env(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| format!("{name} is not set").into())
@@ -17,15 +14,7 @@ fn env(name: &str) -> Result<String, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    // `RUST_LOG` as targets and levels, as in the api function.
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().json().with_current_span(false).without_time())
-        .with(filter)
-        .init();
+    beacon_lambda_log::init();
     let table = env("BEACON_DYNAMODB_TABLE")?;
     let bucket = env("BEACON_SITE_BUCKET")?;
     let page = PageConfig::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
