@@ -367,7 +367,9 @@ def main():
         assert json.loads(response["body"])["monitor"]["regions"] == [REGION], response
         probe_schedule = json.loads((ROOT / "tests/fixtures/events/scheduled-probe.json").read_text())
         outcome = invoke(ports["probe"], "probe", probe_schedule)
-        assert outcome["checked"] == 1 and outcome["opened"] == 1, outcome
+        # A round that closes right at a round boundary can be followed, within the same
+        # window, by the next one: one check or two, but one incident either way.
+        assert outcome["checked"] >= 1 and outcome["opened"] == 1, outcome
         response = invoke(ports["api"], "api", http_event(token, "GET", "/api/v1/incidents", None))
         titles = [i["title"] for i in json.loads(response["body"])["items"]]
         assert "Checkout is down" in titles, titles
