@@ -103,6 +103,33 @@ async fn new_queue() -> (SqsQueue, String) {
     (SqsQueue::new(sqs(), url.clone()), url)
 }
 
+/// A bus of our own with one rule sending what matches `pattern` to a queue of our own:
+/// the bus's name and the queue's URL.
+async fn routed_bus(pattern: &str) -> (String, String) {
+    let bus = unique("bus");
+    ok(events().create_event_bus().name(&bus).send().await);
+    let (_, url) = new_queue().await;
+    let arn = ok(sqs()
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await)
+    .attributes()
+    .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+    .unwrap_or_default();
+    let rule = unique("rule");
+    ok(events().put_rule().name(&rule).event_bus_name(&bus).event_pattern(pattern).send().await);
+    ok(events()
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(ok(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(&arn).build()))
+        .send()
+        .await);
+    (bus, url)
+}
+
 async fn receive_all(url: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     loop {
@@ -240,34 +267,7 @@ async fn the_fanout_function_relays_plans_delivers_and_suppresses() {
         incident: None,
     };
 
-    let bus = unique("bus");
-    ok(events().create_event_bus().name(&bus).send().await);
-    let (_, relayed_url) = new_queue().await;
-    let relayed_arn = ok(sqs()
-        .get_queue_attributes()
-        .queue_url(&relayed_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await)
-    .attributes()
-    .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
-    .unwrap_or_default();
-    ok(events()
-        .put_rule()
-        .name(unique("rule"))
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source":["beacon.changes"],"detail-type":["incident_reported"]}"#)
-        .send()
-        .await);
-    let rules = ok(events().list_rules().event_bus_name(&bus).send().await);
-    let rule = rules.rules().first().and_then(|r| r.name()).unwrap_or_default().to_owned();
-    ok(events()
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(ok(aws_sdk_eventbridge::types::Target::builder().id("planner").arn(&relayed_arn).build()))
-        .send()
-        .await);
+    let (bus, relayed_url) = routed_bus(r#"{"source":["beacon.changes"],"detail-type":["incident_reported"]}"#).await;
 
     let http = ok(GuardedHttp::new(OutboundPolicy::default()));
     let fanout = Fanout {
@@ -398,27 +398,7 @@ async fn domain_events_reach_a_team_rule_and_redelivery_keeps_their_ids() {
         changes.iter().flat_map(beacon_domain::DomainEvent::from_change).collect();
     assert!(changes.len() + expected.len() > 10, "enough for more than one PutEvents call");
 
-    let bus = unique("bus");
-    ok(events().create_event_bus().name(&bus).send().await);
-    let (_, team_url) = new_queue().await;
-    let team_arn = ok(sqs()
-        .get_queue_attributes()
-        .queue_url(&team_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await)
-    .attributes()
-    .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
-    .unwrap_or_default();
-    let rule = unique("team-rule");
-    ok(events().put_rule().name(&rule).event_bus_name(&bus).event_pattern(r#"{"source":["beacon"]}"#).send().await);
-    ok(events()
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(ok(aws_sdk_eventbridge::types::Target::builder().id("team").arn(&team_arn).build()))
-        .send()
-        .await);
+    let (bus, team_url) = routed_bus(r#"{"source":["beacon"]}"#).await;
 
     let relay = BusRelay::new(events(), bus.clone());
     assert_eq!(ok(relay.relay(&changes).await), changes.len() + expected.len());
