@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds every Lambda function with cargo-lambda, zipped, into infra/build/lambda:
-#   <function>/bootstrap.zip  for each of api, hooks, publish, fanout, probe
+#   <function>/bootstrap.zip  for each of api, hooks, publish, fanout, probe, scheduler
 #   build.json                the architecture they were built for (the CDK app checks it)
 #
 # Usage: infra/build-functions.sh [arm64|x86_64]
@@ -40,7 +40,7 @@ mkdir -p "$out"
 cd "$root"
 cargo lambda build --profile lambda "$flag" --output-format zip \
   -p beacon-function-api -p beacon-function-hooks -p beacon-function-publish -p beacon-function-fanout \
-  -p beacon-function-probe --lambda-dir "$out"
+  -p beacon-function-probe -p beacon-function-scheduler --lambda-dir "$out"
 printf '{"arch":"%s","target":"%s"}\n' "$arch" "$target" > "$out/build.json"
 
 # Recompress each zip with zopfli (same file, same mode, a smaller standard deflate).

@@ -34,8 +34,8 @@ env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PR
     npx cdk synth --no-notices --no-version-reporting -c "arch=$arch" --output "$out" --quiet
 test -s "$out/Beacon.template.json"
 functions="$(grep -c '"Runtime": "provided.al2023"' "$out/Beacon.template.json")"
-if [ "$functions" -ne 8 ]; then
-    echo "expected 8 Rust functions in the template (api, hooks, publish, relay, planner, deliverer, feedback, probe), found $functions" >&2
+if [ "$functions" -ne 9 ]; then
+    echo "expected 9 Rust functions in the template (api, hooks, publish, relay, planner, deliverer, feedback, probe, scheduler), found $functions" >&2
     exit 1
 fi
 echo "==> synthesised $(grep -c '"Type": "AWS::' "$out/Beacon.template.json") resources into $out"

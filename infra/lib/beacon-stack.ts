@@ -1,6 +1,7 @@
 // The whole deployment in one stack: the table and its stream, the site bucket behind
 // CloudFront, the HTTP API, the publish function on the stream and a schedule, the
-// event bus, SES, alarms. Every permission comes from a grant on the resource it opens.
+// maintenance scheduler on its schedule, the event bus, SES, alarms. Every permission
+// comes from a grant on the resource it opens.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -52,6 +53,9 @@ export const HOOKS_BURST_LIMIT = 200;
 export const PROBE_EVERY = Duration.minutes(1);
 /** The probe function's timeout: its 35 s window plus the longest check's timeout, with room to spare. */
 export const PROBE_TIMEOUT = Duration.seconds(90);
+/** How often the maintenance scheduler runs: reminders, starts and completions are
+ * taken within a minute of when they are due. */
+export const SCHEDULER_EVERY = Duration.minutes(1);
 /** Deliverer instances at once: each keeps to its share of the SES account's rate. */
 export const DELIVERERS = 2;
 /** The changes that notify subscribers: incident news, and status moves of components
@@ -85,7 +89,7 @@ export class BeaconStack extends Stack {
   readonly distribution: cloudfront.Distribution;
   readonly api: apigw.HttpApi;
   readonly functions: Record<
-    'api' | 'hooks' | 'publish' | 'relay' | 'planner' | 'deliverer' | 'feedback' | 'probe',
+    'api' | 'hooks' | 'publish' | 'relay' | 'planner' | 'deliverer' | 'feedback' | 'probe' | 'scheduler',
     lambda.Function
   >;
   readonly eventBus: events.EventBus;
@@ -475,7 +479,28 @@ export class BeaconStack extends Stack {
       targets: [new targets.LambdaFunction(probe, { retryAttempts: 0 })],
     });
 
-    this.functions = { api, hooks, publish, relay, planner, deliverer, feedback, probe };
+    // Planned maintenance: every minute the scheduler creates the occurrences recurring
+    // maintenance owes ahead, and takes every step due (reminders, starts, completions).
+    // It reads nothing but the table's name (recurring windows carry their own zone), and
+    // touches nothing but the table: the changes it writes reach the page and subscribers
+    // through the stream like any other.
+    const scheduler = rustFunction(
+      'scheduler',
+      'scheduler',
+      'beacon scheduler: starts, completes and reminds of planned maintenance, and creates recurring occurrences ahead',
+      { BEACON_DYNAMODB_TABLE: this.table.tableName, RUST_LOG: 'info' },
+      Duration.seconds(60),
+    );
+    this.table.grantReadWriteData(scheduler);
+    new events.Rule(this, 'MaintenanceSchedule', {
+      description: 'Runs the maintenance scheduler: reminders, starts, completions and recurring occurrences, every minute',
+      schedule: events.Schedule.rate(SCHEDULER_EVERY),
+      // A missed minute is not retried: the next run takes whatever is due by then, and
+      // version guards make each step happen exactly once however runs overlap.
+      targets: [new targets.LambdaFunction(scheduler, { retryAttempts: 0 })],
+    });
+
+    this.functions = { api, hooks, publish, relay, planner, deliverer, feedback, probe, scheduler };
 
     // Batches the publisher could not handle after its retries, kept for two weeks.
     this.failures = new sqs.Queue(this, 'PublishFailures', {
@@ -580,7 +605,7 @@ export class BeaconStack extends Stack {
     };
 
 
-    // Alarms: any function error, and any batch the publisher gave up on.
+    // Alarms: any function error, schedules gone silent, and any batch the publisher gave up on.
     const alarmAction = new cwActions.SnsAction(alarmTopic(this, settings, 'beacon alarms', 'Encrypts the beacon alarm topic'));
     for (const [name, fn] of Object.entries(this.functions)) {
       new cloudwatch.Alarm(this, `${name}Errors`, {
@@ -593,6 +618,17 @@ export class BeaconStack extends Stack {
       }).addAlarmAction(alarmAction);
     }
     probeAlarms(this, probe, alarmAction);
+    // Its errors alarm above; a schedule gone quiet fails silently otherwise, and
+    // maintenance would neither start nor end on the page.
+    new cloudwatch.Alarm(this, 'SchedulerSilent', {
+      alarmDescription:
+        'The maintenance scheduler has not run for 10 minutes: planned maintenance is not started, completed or reminded of',
+      metric: scheduler.metricInvocations({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      evaluationPeriods: 2,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    }).addAlarmAction(alarmAction);
     new cloudwatch.Alarm(this, 'PublishFailuresWaiting', {
       alarmDescription: 'The publisher gave up on a batch of changes; the page may be stale until the next reconcile',
       metric: this.failures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
@@ -682,7 +718,7 @@ export class BeaconStack extends Stack {
       id: `AwsSolutions-IAM5[Resource::<${table}.Arn>/index/*]`,
       reason: "The grant covers the table's indexes (it has none today); nothing outside this table.",
     });
-    for (const name of ['hooks', 'planner', 'deliverer', 'feedback', 'probe'] as const) {
+    for (const name of ['hooks', 'planner', 'deliverer', 'feedback', 'probe', 'scheduler'] as const) {
       Validations.of(this.functions[name]).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${table}.Arn>/index/*]`,
         reason: "The grant covers the table's indexes (it has none today); nothing outside this table.",

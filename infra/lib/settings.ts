@@ -9,8 +9,9 @@ export type Architecture = 'arm64' | 'x86_64';
 
 /** The function binaries cargo-lambda builds; `fanout` is deployed four times (relay,
  * planner, deliverer, feedback), each with its own trigger and permissions; `probe` once
- * per region probes run in; `hooks` takes alerting tools' deliveries. */
-export const FUNCTIONS = ['api', 'hooks', 'publish', 'fanout', 'probe'] as const;
+ * per region probes run in; `hooks` takes alerting tools' deliveries; `scheduler` takes
+ * planned maintenance's steps on a schedule. */
+export const FUNCTIONS = ['api', 'hooks', 'publish', 'fanout', 'probe', 'scheduler'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 export interface Settings {

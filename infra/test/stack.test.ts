@@ -260,7 +260,7 @@ test('the HTTP API: the api function behind it, throttled, logged, no CORS (brow
 test('the functions: provided.al2023 on arm64 by default, their logs kept a month', () => {
   const functions = Object.values(t.findResources('AWS::Lambda::Function')) as any[];
   const ours = functions.filter((f) => f.Properties.Runtime === 'provided.al2023');
-  assert.equal(ours.length, 8, 'api, hooks, publish, probe, and fanout as relay, planner, deliverer, feedback');
+  assert.equal(ours.length, 9, 'api, hooks, publish, probe, scheduler, and fanout as relay, planner, deliverer, feedback');
   const table = base.stack.getLogicalId(base.stack.table.node.defaultChild as any);
   for (const f of ours) {
     assert.deepEqual(f.Properties.Architectures, ['arm64']);
@@ -278,7 +278,7 @@ test('the functions: provided.al2023 on arm64 by default, their logs kept a mont
   assert.ok(publish, 'the publisher knows its bucket');
   assert.equal(publish.Properties.Timeout, 60);
   const groups = Object.values(t.findResources('AWS::Logs::LogGroup')) as any[];
-  assert.equal(groups.length, 9, 'eight functions and the API access log');
+  assert.equal(groups.length, 10, 'nine functions and the API access log');
   for (const g of groups) {
     assert.equal(g.Properties.RetentionInDays, 30);
   }
@@ -288,7 +288,7 @@ test('x86_64 is one switch away', () => {
   const { template } = synth({ arch: 'x86_64' });
   const functions = Object.values(template.findResources('AWS::Lambda::Function')) as any[];
   const ours = functions.filter((f) => f.Properties.Runtime === 'provided.al2023');
-  assert.ok(ours.length === 8 && ours.every((f) => f.Properties.Architectures[0] === 'x86_64'));
+  assert.ok(ours.length === 9 && ours.every((f) => f.Properties.Architectures[0] === 'x86_64'));
 });
 
 test('the publisher runs on change records only, batched, bisecting, with a failure queue', () => {
@@ -371,6 +371,10 @@ test('IAM: each function gets exactly what its grants give', () => {
   const probe = actionsOf(statementsOf(t, base.stack, 'probe'));
   assert.ok(probe.includes('dynamodb:PutItem') && probe.includes('dynamodb:Query'), probe.join());
   assert.ok(!probe.some((a) => a.startsWith('ses:') || a.startsWith('sqs:') || a.startsWith('s3:')), probe.join());
+  // The scheduler reads and writes the table, and nothing else.
+  const scheduler = actionsOf(statementsOf(t, base.stack, 'scheduler'));
+  assert.ok(scheduler.includes('dynamodb:PutItem') && scheduler.includes('dynamodb:Query'), scheduler.join());
+  assert.ok(scheduler.every((a) => a.startsWith('dynamodb:')), `scheduler: ${scheduler.join()}`);
   const feedback = actionsOf(statementsOf(t, base.stack, 'feedback'));
   assert.ok(feedback.includes('dynamodb:DeleteItem') && !feedback.some((a) => a.startsWith('ses:') || a.startsWith('sqs:')), feedback.join());
   // Nothing on every resource, but the actions that have no resource-level permissions.
@@ -476,7 +480,8 @@ test('alarms on every function error and on the failure queue, sent to the alarm
   const metrics = alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort();
   assert.deepEqual(metrics, [
     'AWS/Lambda/Duration',
-    ...Array(8).fill('AWS/Lambda/Errors'),
+    ...Array(9).fill('AWS/Lambda/Errors'),
+    'AWS/Lambda/Invocations',
     'AWS/Lambda/Invocations',
     'AWS/SQS/ApproximateAgeOfOldestMessage',
     'AWS/SQS/ApproximateNumberOfMessagesVisible',
@@ -527,6 +532,51 @@ test('probes: every minute in this region, a 90 s timeout, their regions told to
     ComparisonOperator: 'LessThanThreshold',
     TreatMissingData: 'breaching',
   });
+});
+
+test('the maintenance scheduler: every minute, no retries, a 60 s timeout, the table only, alarmed', () => {
+  const scheduler = base.stack.getLogicalId(base.stack.functions.scheduler.node.defaultChild as any);
+  const functions = t.findResources('AWS::Lambda::Function') as Record<string, any>;
+  const fn = functions[scheduler].Properties;
+  assert.equal(fn.Runtime, 'provided.al2023');
+  assert.equal(fn.Handler, 'bootstrap');
+  assert.deepEqual(fn.Architectures, ['arm64']);
+  assert.equal(fn.Timeout, 60);
+  assert.match(fn.Description, /^beacon scheduler: /);
+  const table = base.stack.getLogicalId(base.stack.table.node.defaultChild as any);
+  assert.deepEqual(fn.Environment.Variables, { BEACON_DYNAMODB_TABLE: { Ref: table }, RUST_LOG: 'info' });
+  // Its own log group, kept a month.
+  const groups = t.findResources('AWS::Logs::LogGroup') as Record<string, any>;
+  assert.equal(groups[fn.LoggingConfig.LogGroup.Ref].Properties.RetentionInDays, 30);
+  // The schedule: every minute, a missed run not retried (the next one takes it).
+  const rules = Object.values(t.findResources('AWS::Events::Rule')).filter((r: any) =>
+    r.Properties.Targets.some((target: any) => target.Arn['Fn::GetAtt']?.[0] === scheduler),
+  ) as any[];
+  assert.equal(rules.length, 1, 'one rule invokes the scheduler');
+  assert.equal(rules[0].Properties.ScheduleExpression, 'rate(1 minute)');
+  assert.deepEqual(rules[0].Properties.Targets, [
+    { Arn: { 'Fn::GetAtt': [scheduler, 'Arn'] }, Id: 'Target0', RetryPolicy: { MaximumRetryAttempts: 0 } },
+  ]);
+  t.hasResourceProperties('AWS::Lambda::Permission', {
+    FunctionName: { 'Fn::GetAtt': [scheduler, 'Arn'] },
+    Principal: 'events.amazonaws.com',
+  });
+  // No stream, queue or bus feeds it: the schedule is its only trigger.
+  const mappings = Object.values(t.findResources('AWS::Lambda::EventSourceMapping')).filter(
+    (m: any) => m.Properties.FunctionName.Ref === scheduler,
+  );
+  assert.equal(mappings.length, 0);
+  // Alarmed on any error, and on a schedule silent for 10 minutes (missing data breaches).
+  const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).filter((a: any) =>
+    a.Properties.Dimensions?.some((d: any) => d.Name === 'FunctionName' && d.Value.Ref === scheduler),
+  ) as any[];
+  const byMetric = Object.fromEntries(alarms.map((a) => [a.Properties.MetricName, a.Properties]));
+  assert.deepEqual(Object.keys(byMetric).sort(), ['Errors', 'Invocations']);
+  assert.equal(byMetric.Errors.Period, 300);
+  assert.equal(byMetric.Errors.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+  assert.equal(byMetric.Invocations.ComparisonOperator, 'LessThanThreshold');
+  assert.equal(byMetric.Invocations.Period * byMetric.Invocations.EvaluationPeriods, 600);
+  assert.equal(byMetric.Invocations.TreatMissingData, 'breaching');
 });
 
 test('probes in more regions: a stack per region writing to the main table, cdk-nag clean', () => {

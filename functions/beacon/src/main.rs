@@ -106,6 +106,30 @@ fn spawn_publisher(
     }
 }
 
+/// How often the in-process maintenance scheduler runs (AWS runs it every minute).
+const SCHEDULER_EVERY: Duration = Duration::from_secs(15);
+
+/// Runs the maintenance scheduler at start and then every [`SCHEDULER_EVERY`]: it
+/// creates recurring occurrences ahead and takes each reminder, start and completion
+/// once, catching up on whatever fell due while the process was stopped.
+fn spawn_scheduler(service: Service, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            match service.run_maintenance_scheduler().await {
+                Ok(run) if !run.taken.is_empty() || !run.created.is_empty() => {
+                    tracing::info!(steps = run.taken.len(), created = run.created.len(), "maintenance scheduler ran");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the maintenance scheduler failed; will retry"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(SCHEDULER_EVERY) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
 /// Tells subscribers: the planner reads the change feed into the store queue, and a
 /// worker delivers from it. Without a feed (DynamoDB run locally) nothing is planned.
 fn spawn_notifier(
@@ -226,6 +250,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     spawn_events(feed.clone(), &cli.data_dir, cli.events_url.as_deref(), stopped.clone())?;
     spawn_notifier(service.clone(), feed, mail.clone(), messages.clone(), policy, stopped.clone())?;
 
+    spawn_scheduler(service.clone(), stopped.clone());
     if cli.no_probes {
         tracing::info!("monitors are not checked by this process (--no-probes)");
     } else {

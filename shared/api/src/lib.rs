@@ -14,6 +14,7 @@ mod dto;
 mod extract;
 mod idempotent;
 pub mod integrations;
+mod maintenances;
 mod monitors;
 mod problem;
 mod public;
@@ -143,6 +144,16 @@ fn api_routes() -> OpenApiRouter<ApiState> {
             integrations::delete_integration
         ))
         .routes(routes!(integrations::integration_deliveries))
+        .routes(routes!(maintenances::list_maintenances, maintenances::create_maintenance))
+        .routes(routes!(maintenances::get_maintenance, maintenances::patch_maintenance))
+        .routes(routes!(maintenances::post_maintenance_update))
+        .routes(routes!(maintenances::reschedule_maintenance))
+        .routes(routes!(maintenances::cancel_maintenance))
+        .routes(routes!(maintenances::list_series, maintenances::create_series))
+        .routes(routes!(maintenances::get_series, maintenances::stop_series))
+        .routes(routes!(maintenances::write_postmortem))
+        .routes(routes!(maintenances::publish_postmortem))
+        .routes(routes!(maintenances::backfill_incident))
 }
 
 /// The hook route's documentation alone: the API function documents it without linking

@@ -157,15 +157,8 @@ impl Service {
                 next.manual_status = status;
             }
             // Read after the component: see `component_writes` for why the order matters.
-            let markers = self.open_incidents().await?;
-            // Internal incidents impose nothing until published.
-            let imposed = markers
-                .iter()
-                .filter(|m| m.summary.published)
-                .flat_map(|m| m.components.iter())
-                .filter(|c| c.id == id)
-                .map(|c| c.status);
-            next.status = effective_status(next.manual_status, imposed);
+            let impositions = self.impositions().await?;
+            next.status = effective_status(next.manual_status, impositions.on(id, None));
             let at = self.now();
             next.updated_at = at;
             next.version = current.version + 1;

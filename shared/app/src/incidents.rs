@@ -1,6 +1,6 @@
 use crate::error::{AppError, AppResult};
 use crate::repo::{self, IncidentSummary, Listing};
-use crate::service::{MAX_ATTEMPTS, Service, version_conflict};
+use crate::service::{Imposer, MAX_ATTEMPTS, Service, version_conflict};
 use beacon_domain::{
     Actor, AffectedComponent, ChangeKind, Comment, ComponentEdit, DomainError, FieldError, Impact, Incident,
     IncidentDraft, IncidentEdit, IncidentFacts, IncidentId, IncidentOutcome, IncidentSource, IncidentStatus, Markdown,
@@ -22,6 +22,23 @@ pub struct ReportIncident {
     pub source: IncidentSource,
     /// Opened internally: the page and subscribers see it once a responder publishes it.
     pub internal: bool,
+}
+
+/// Record an incident after the fact.
+#[derive(Clone, Debug, Default)]
+pub struct BackfillIncident {
+    pub title: String,
+    pub impact: Impact,
+    pub components: Vec<AffectedComponent>,
+    pub updates: Vec<BackfillUpdate>,
+}
+
+/// One update of a backfilled incident, at its real time.
+#[derive(Clone, Debug)]
+pub struct BackfillUpdate {
+    pub at: Timestamp,
+    pub status: IncidentStatus,
+    pub message: String,
 }
 
 /// Post a public update; a status of investigating on a resolved incident reopens it.
@@ -215,6 +232,106 @@ impl Service {
         Ok(outcome.incident)
     }
 
+    /// Saves the postmortem of a resolved incident (a draft until published).
+    pub async fn write_postmortem(
+        &self,
+        actor: Actor,
+        id: IncidentId,
+        expected_version: Option<u64>,
+        body: String,
+    ) -> AppResult<Incident> {
+        let body = Markdown::parse_field(&body, "body")?;
+        let outcome = self
+            .mutate_incident(&actor, id, expected_version, |incident, stamp| {
+                incident.write_postmortem(body.clone(), stamp)
+            })
+            .await?;
+        Ok(outcome.incident)
+    }
+
+    /// Publishes the drafted postmortem; `notify` tells subscribers of it.
+    pub async fn publish_postmortem(
+        &self,
+        actor: Actor,
+        id: IncidentId,
+        expected_version: Option<u64>,
+        notify: bool,
+    ) -> AppResult<Incident> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let current = self.load_incident(id).await?;
+            if let Some(expected) = expected_version
+                && expected != current.version
+            {
+                return Err(version_conflict("incident", expected, current.version));
+            }
+            let (at, outcome) = self.stamped(&actor, |stamp| current.publish_postmortem(stamp));
+            let outcome = outcome?;
+            let mut writes = repo::incident_writes(&outcome.incident, Some(current.version))?;
+            writes.push(repo::entries_write(id, &outcome.entries)?);
+            self.record_change_of(
+                &mut writes,
+                at,
+                &actor,
+                ChangeKind::PostmortemChanged { incident_id: id, published: true, notify },
+                None,
+            )?;
+            if self.commit(writes).await? {
+                return Ok(outcome.incident);
+            }
+            Self::back_off(attempt).await;
+        }
+        Err(Self::too_busy("incident"))
+    }
+
+    /// Records an incident after the fact, with its real times. It appears in history
+    /// and uptime where it happened, changes no component's current status, and tells
+    /// no one.
+    pub async fn backfill_incident(&self, actor: Actor, input: BackfillIncident) -> AppResult<IncidentDetail> {
+        let mut errors = Vec::new();
+        let title = Title::parse_field(&input.title, "title").map_err(|e| errors.push(e)).ok();
+        let mut updates = Vec::new();
+        for (n, update) in input.updates.iter().enumerate() {
+            match Markdown::parse_field(&update.message, &format!("updates[{n}].message")) {
+                Ok(message) => {
+                    updates.push(beacon_domain::BackfilledUpdate { at: update.at, status: update.status, message })
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let Some(title) = title.filter(|_| errors.is_empty()) else { return Err(errors.into()) };
+        let mut unknown = Vec::new();
+        for c in &input.components {
+            if self.store.get(&crate::service::component_key(c.id)).await?.is_none() {
+                unknown.push(FieldError::new("components", format!("component {} does not exist", c.id)));
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(unknown.into());
+        }
+        let new =
+            beacon_domain::BackfilledIncident { title, impact: input.impact, components: input.components, updates };
+        let (at, outcome) = self.stamped(&actor, |stamp| Incident::backfill(new, stamp));
+        let outcome = outcome?;
+        let incident = &outcome.incident;
+        let mut writes = repo::incident_writes(incident, None)?;
+        for update in &outcome.updates {
+            let key = Key::new(repo::incident_pk(incident.id), format!("{}{}", repo::UPDATE_PREFIX, update.id));
+            writes.push(Write::Put { item: repo::record(key, "update", update)?, condition: Condition::NotExists });
+        }
+        writes.push(repo::entries_write(incident.id, &outcome.entries)?);
+        let components = incident.components.iter().map(|c| c.id).collect();
+        self.record_change(
+            &mut writes,
+            at,
+            &actor,
+            ChangeKind::IncidentBackfilled { incident_id: incident.id, components },
+        )?;
+        if !self.commit(writes).await? {
+            return Err(Self::too_busy("incident"));
+        }
+        Ok(IncidentDetail { incident: outcome.incident, updates: outcome.updates })
+    }
+
     /// The id of the incident's latest public update.
     async fn latest_update(&self, id: IncidentId) -> AppResult<beacon_domain::UpdateId> {
         let query = Query::partition(repo::incident_pk(id)).prefix(repo::UPDATE_PREFIX).descending().limit(1);
@@ -290,7 +407,7 @@ impl Service {
         let before_imposed: Vec<_> = before.map(|b| b.imposed().collect()).unwrap_or_default();
         let after_imposed: Vec<_> = after.imposed().collect();
         let (component_writes, status_changes) =
-            self.component_writes(after.id, &before_imposed, &after_imposed, at).await?;
+            self.component_writes(Imposer::Incident(after.id), &before_imposed, &after_imposed, at).await?;
         writes.extend(component_writes);
         let mut components: Vec<_> = before.map(|b| b.components.clone()).unwrap_or_default();
         components.extend(after.components.iter().copied());
@@ -457,6 +574,8 @@ pub struct PublicState {
     pub components: Vec<beacon_domain::Component>,
     pub groups: Vec<beacon_domain::ComponentGroup>,
     pub incidents: Vec<IncidentDetail>,
+    /// Every maintenance with its public updates, newest first.
+    pub maintenances: Vec<crate::MaintenanceDetail>,
 }
 
 /// How many incidents are read at once when the page needs them: on DynamoDB each is a
@@ -500,9 +619,46 @@ impl Service {
             .collect();
         let incidents: Vec<AppResult<Option<IncidentDetail>>> =
             stream::iter(reads).buffered(INCIDENT_READS_AT_ONCE).collect().await;
-        let incidents = incidents.into_iter().filter_map(Result::transpose).collect::<AppResult<Vec<_>>>()?;
+        let mut incidents = incidents.into_iter().filter_map(Result::transpose).collect::<AppResult<Vec<_>>>()?;
+        // A postmortem is the team's until published.
+        for detail in &mut incidents {
+            if detail.incident.postmortem.as_ref().is_some_and(|p| p.published_at.is_none()) {
+                detail.incident.postmortem = None;
+            }
+        }
+        let maintenances = self.public_maintenances(previous).await?;
         let groups = self.groups().await?;
         let components = self.components().await?;
-        Ok(PublicState { components, groups, incidents })
+        Ok(PublicState { components, groups, incidents, maintenances })
+    }
+
+    /// Every maintenance with its updates, newest first, reusing unchanged ones.
+    async fn public_maintenances(&self, previous: Option<&PublicState>) -> AppResult<Vec<crate::MaintenanceDetail>> {
+        let listing =
+            repo::query_all(self.store.as_ref(), Query::partition(crate::maintenances::MAINTENANCES_PK).descending())
+                .await?;
+        let known: std::collections::HashMap<beacon_domain::MaintenanceId, &crate::MaintenanceDetail> =
+            previous.map(|p| p.maintenances.iter().map(|d| (d.maintenance.id, d)).collect()).unwrap_or_default();
+        let summaries =
+            listing.iter().map(repo::decode::<beacon_domain::Maintenance>).collect::<AppResult<Vec<_>>>()?;
+        let reads: Vec<_> = summaries
+            .iter()
+            .map(|summary| {
+                let reusable = known.get(&summary.id).filter(|d| d.maintenance.version == summary.version).copied();
+                async move {
+                    match reusable {
+                        Some(detail) => Ok(Some(detail.clone())),
+                        None => match self.maintenance(summary.id).await {
+                            Ok(detail) => Ok(Some(detail)),
+                            Err(AppError::NotFound { .. }) => Ok(None),
+                            Err(e) => Err(e),
+                        },
+                    }
+                }
+            })
+            .collect();
+        let details: Vec<AppResult<Option<crate::MaintenanceDetail>>> =
+            stream::iter(reads).buffered(INCIDENT_READS_AT_ONCE).collect().await;
+        details.into_iter().filter_map(Result::transpose).collect()
     }
 }

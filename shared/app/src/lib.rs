@@ -15,6 +15,7 @@ pub mod feed;
 mod idempotency;
 mod incidents;
 pub mod integrations;
+pub mod maintenances;
 mod members;
 pub mod monitors;
 pub mod repo;
@@ -30,10 +31,14 @@ pub use demo::seed_demo;
 pub use error::{AppError, AppResult};
 pub use idempotency::{Claim, IDEMPOTENCY_WINDOW, StoredResponse};
 pub use incidents::{
-    EditIncident, IncidentDetail, IncidentFilter, IncidentState, PostUpdate, Posted, PublicState, ReportIncident,
+    BackfillIncident, BackfillUpdate, EditIncident, IncidentDetail, IncidentFilter, IncidentState, PostUpdate, Posted,
+    PublicState, ReportIncident,
 };
 pub use integrations::{
     CreatedIntegration, DeliveryOutcome, DeliveryRecord, IntegrationPatch, MAX_KEYS_PER_DELIVERY, NewIntegration,
+};
+pub use maintenances::{
+    MaintenanceDetail, MaintenancePatch, MaintenanceState, NewSeries, ScheduleMaintenance, SchedulerRun, WindowInput,
 };
 pub use members::{MemberPatch, NewMember};
 pub use monitors::{CreatedMonitor, DailyStats, DueCheck, MonitorPatch, MonitorSettings, Recorded};

@@ -144,6 +144,9 @@ pub struct DailyStats {
     pub degraded_seconds: u64,
     /// Seconds of rounds judged (any outcome): the denominator of uptime.
     pub observed_seconds: u64,
+    /// Seconds of rounds muted by a maintenance: left out of uptime.
+    #[serde(default)]
+    pub maintenance_seconds: u64,
     /// To the histogram's bucket precision.
     pub p50_ms: Option<u64>,
     pub p95_ms: Option<u64>,
@@ -184,6 +187,7 @@ impl DailyStats {
             down_seconds: n("down_seconds"),
             degraded_seconds: n("degraded_seconds"),
             observed_seconds: n("observed_seconds"),
+            maintenance_seconds: n("maintenance_seconds"),
             p50_ms: quantile(&counts, 0.50),
             p95_ms: quantile(&counts, 0.95),
         }
@@ -291,6 +295,7 @@ impl Service {
             last_outcome: None,
             last_round_at: None,
             last_dissenting: Vec::new(),
+            last_round_muted: false,
             created_at: at,
             updated_at: at,
             version: 1,
@@ -659,6 +664,32 @@ impl Service {
             },
             None => None,
         };
+        // During a maintenance of one of its components the monitor is muted: the round
+        // is recorded as maintenance, moves no state, opens nothing and counts neither
+        // way in uptime.
+        if !monitor.components.is_empty() {
+            let under = self.components_under_maintenance().await?;
+            if monitor.components.iter().any(|c| under.contains(&c.id)) {
+                next.last_outcome = Some(verdict.outcome);
+                next.last_round_at = Some(now);
+                next.last_dissenting = verdict.dissenting.clone();
+                next.last_round_muted = true;
+                writes.push(Write::Put {
+                    item: repo::versioned(monitor_key(monitor.id), "monitor", &next, next.version)?,
+                    condition: Condition::version(monitor.version),
+                });
+                let seconds = i64::from(monitor.interval_seconds);
+                writes.push(Write::Update(
+                    Update::new(day_key(monitor.id, &day_of(now)))
+                        .set("type", Value::S("monitor_day".into()))
+                        .set("ttl", Value::N(now.as_second() + AGGREGATE_RETENTION_SECONDS))
+                        .add("checks", results.len() as i64)
+                        .add("maintenance_seconds", seconds),
+                ));
+                return Ok((writes, Some(verdict.outcome), Step::Stay));
+            }
+        }
+        next.last_round_muted = false;
         let mut state = monitor.state;
         if linked.is_none() {
             state.confirmed = None;
@@ -929,6 +960,7 @@ impl Service {
                             m.down_seconds = m.down_seconds.max(day.down_seconds);
                             m.degraded_seconds = m.degraded_seconds.max(day.degraded_seconds);
                             m.observed_seconds = m.observed_seconds.max(day.observed_seconds);
+                            m.maintenance_seconds = m.maintenance_seconds.max(day.maintenance_seconds);
                             m.p50_ms = m.p50_ms.max(day.p50_ms);
                             m.p95_ms = m.p95_ms.max(day.p95_ms);
                         })

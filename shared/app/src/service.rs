@@ -2,8 +2,8 @@ use crate::clock::{Clock, UlidSource};
 use crate::error::{AppError, AppResult};
 use crate::repo::{self, OpenMarker};
 use beacon_domain::{
-    Actor, AffectedComponent, Change, ChangeId, ChangeKind, Component, ComponentId, FieldError, PageStatus, Stamp,
-    StatusChange, effective_status,
+    Actor, AffectedComponent, Change, ChangeId, ChangeKind, Component, ComponentId, ComponentStatus, FieldError,
+    Maintenance, MaintenanceId, PageStatus, Stamp, StatusChange, effective_status,
 };
 use beacon_store::{Condition, Key, Query, Store, StoreError, Write};
 use jiff::Timestamp;
@@ -104,15 +104,23 @@ impl Service {
         ))
     }
 
+    /// Everything imposed on components now: the open incidents' markers and the
+    /// maintenances under way.
+    pub(crate) async fn impositions(&self) -> AppResult<Impositions> {
+        let incidents = self.open_incidents().await?;
+        let maintenances = self.open_maintenances().await?;
+        Ok(Impositions { incidents, maintenances })
+    }
+
     /// The writes that keep the shown status of every component whose imposition
     /// changed equal to its derived status, each guarded by the version read.
     ///
-    /// Components are read before the open markers: any writer that changes what is
+    /// Components are read before the markers: any writer that changes what is
     /// imposed on a component also writes or checks that component's version, so a
     /// marker missed here means the component read is stale and the guard fails.
     pub(crate) async fn component_writes(
         &self,
-        incident: beacon_domain::IncidentId,
+        imposer: Imposer,
         before: &[AffectedComponent],
         after: &[AffectedComponent],
         at: Timestamp,
@@ -128,7 +136,8 @@ impl Service {
         for id in touched {
             match self.store.get(&component_key(id)).await? {
                 Some(item) => components.push(repo::decode::<Component>(&item)?),
-                None if find(after, id).is_some() => {
+                // A maintenance may outlive a component it named; it imposes nothing then.
+                None if find(after, id).is_some() && matches!(imposer, Imposer::Incident(_)) => {
                     unknown.push(FieldError::new("components", format!("component {id} does not exist")));
                 }
                 // Only a resolved incident can still name a deleted component.
@@ -138,17 +147,13 @@ impl Service {
         if !unknown.is_empty() {
             return Err(unknown.into());
         }
-        let markers = self.open_incidents().await?;
+        let impositions = self.impositions().await?;
         let mut writes = Vec::new();
         let mut changed = Vec::new();
         for component in components {
-            let imposed = markers
-                .iter()
-                .filter(|m| m.summary.id != incident && m.summary.published)
-                .flat_map(|m| m.components.iter())
-                .chain(after.iter())
-                .filter(|c| c.id == component.id)
-                .map(|c| c.status);
+            let imposed = impositions
+                .on(component.id, Some(imposer))
+                .chain(after.iter().filter(|c| c.id == component.id).map(|c| c.status));
             let status = effective_status(component.manual_status, imposed);
             let presence_changed = find(before, component.id).is_some() != find(after, component.id).is_some();
             if status != component.status {
@@ -190,6 +195,46 @@ impl Service {
             detail: format!("the {kind} kept changing while this request was applied; try again"),
             current_version: None,
         }
+    }
+}
+
+/// Who imposes a status on components.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Imposer {
+    Incident(beacon_domain::IncidentId),
+    Maintenance(MaintenanceId),
+}
+
+/// What open incidents and running maintenances impose, read at one moment.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Impositions {
+    pub incidents: Vec<OpenMarker>,
+    pub maintenances: Vec<Maintenance>,
+}
+
+impl Impositions {
+    /// The statuses imposed on a component, leaving out `except` (whose new impositions
+    /// the caller adds itself). Internal incidents impose nothing until published.
+    pub fn on(&self, component: ComponentId, except: Option<Imposer>) -> impl Iterator<Item = ComponentStatus> + '_ {
+        let incidents = self
+            .incidents
+            .iter()
+            .filter(move |m| m.summary.published && except != Some(Imposer::Incident(m.summary.id)))
+            .flat_map(|m| m.components.iter())
+            .filter(move |c| c.id == component)
+            .map(|c| c.status);
+        let maintenances = self
+            .maintenances
+            .iter()
+            .filter(move |m| except != Some(Imposer::Maintenance(m.id)))
+            .filter(move |m| m.imposed().any(|id| id == component))
+            .map(|_| ComponentStatus::UnderMaintenance);
+        incidents.chain(maintenances)
+    }
+
+    /// The components some running maintenance covers.
+    pub fn under_maintenance(&self) -> BTreeSet<ComponentId> {
+        self.maintenances.iter().flat_map(|m| m.imposed()).collect()
     }
 }
 

@@ -1,7 +1,7 @@
 use crate::component::ComponentStatus;
 use crate::ids::{
-    AlertRuleId, ChangeId, CommentId, ComponentId, GroupId, IncidentId, IntegrationId, MemberId, MonitorId,
-    SubscriberId, TemplateId, TokenId, UpdateId,
+    AlertRuleId, ChangeId, CommentId, ComponentId, GroupId, IncidentId, IntegrationId, MaintenanceId, MemberId,
+    MonitorId, SubscriberId, TemplateId, TokenId, UpdateId,
 };
 use crate::incident::{AffectedComponent, Impact, IncidentSource, IncidentStatus};
 use crate::monitor::{CheckOutcome, Finding};
@@ -58,6 +58,8 @@ impl Change {
                 | ChangeKind::SubscriberDeleted { .. }
                 | ChangeKind::IntegrationChanged { .. }
                 | ChangeKind::IntegrationDeleted { .. }
+                | ChangeKind::PostmortemChanged { published: false, .. }
+                | ChangeKind::MaintenanceChanged { event: MaintenanceEvent::TeamReminded, .. }
         )
     }
 }
@@ -181,6 +183,63 @@ pub enum ChangeKind {
     IntegrationDeleted {
         integration_id: IntegrationId,
     },
+    /// A maintenance was scheduled, updated, moved, cancelled, reminded of, started or
+    /// completed (`event` says which).
+    MaintenanceChanged {
+        maintenance_id: MaintenanceId,
+        event: MaintenanceEvent,
+        /// The public update the change posted, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        update_id: Option<UpdateId>,
+        #[serde(default)]
+        components: Vec<ComponentId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        status_changes: Vec<StatusChange>,
+    },
+    SeriesChanged {
+        series_id: MaintenanceId,
+    },
+    /// An incident's postmortem was saved as a draft (private) or published.
+    PostmortemChanged {
+        incident_id: IncidentId,
+        published: bool,
+        /// Whether subscribers are told of the publication.
+        #[serde(default)]
+        notify: bool,
+    },
+    /// An incident recorded after the fact: on the page and in uptime at its real
+    /// times, and news to no one.
+    IncidentBackfilled {
+        incident_id: IncidentId,
+        components: Vec<ComponentId>,
+    },
+}
+
+/// What happened to a maintenance.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaintenanceEvent {
+    Scheduled,
+    /// A public update without a move of the window.
+    Updated,
+    /// Its title, components or automation were edited (no public words).
+    Edited,
+    Rescheduled,
+    Cancelled,
+    /// Subscribers were reminded that it starts soon.
+    SubscribersReminded,
+    /// The team was reminded that it starts soon.
+    TeamReminded,
+    Started,
+    Completed,
+}
+
+impl MaintenanceEvent {
+    /// Whether subscribers who follow maintenance hear of it.
+    pub fn is_news(self) -> bool {
+        !matches!(self, Self::Edited | Self::TeamReminded)
+    }
 }
 
 /// A component's shown status moved, from one status to another.
@@ -202,7 +261,8 @@ impl ChangeKind {
             | Self::IncidentReopened { status_changes, .. }
             | Self::IncidentEdited { status_changes, .. }
             | Self::IncidentPublished { status_changes, .. }
-            | Self::ComponentChanged { status_changes, .. } => status_changes,
+            | Self::ComponentChanged { status_changes, .. }
+            | Self::MaintenanceChanged { status_changes, .. } => status_changes,
             _ => &[],
         }
     }
@@ -219,6 +279,8 @@ impl ChangeKind {
                 | Self::IncidentEdited { .. }
                 | Self::IncidentPublished { .. }
                 | Self::CommentAdded { .. }
+                | Self::PostmortemChanged { .. }
+                | Self::IncidentBackfilled { .. }
         )
     }
 }

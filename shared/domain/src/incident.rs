@@ -216,8 +216,46 @@ pub struct Incident {
     /// When an internal incident was published: news from before is not announced.
     #[serde(default)]
     pub published_at: Option<Timestamp>,
+    /// The written account of a resolved incident: private while a draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postmortem: Option<Postmortem>,
+    /// Recorded after the fact, with its real times: news to no one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backfilled: bool,
     /// Grows by one with every change; the guard of optimistic concurrency (the API's ETag).
     pub version: u64,
+}
+
+/// A postmortem: what happened, why, and what changes. Drafted privately, then published
+/// on the incident's page and in the feeds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Postmortem {
+    pub body: Markdown,
+    /// When it was first published; `None` while a draft.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub published_at: Option<Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub updated_at: Timestamp,
+    pub author: Actor,
+}
+
+/// One public update of an incident recorded after the fact, at its real time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackfilledUpdate {
+    pub at: Timestamp,
+    pub status: IncidentStatus,
+    pub message: Markdown,
+}
+
+/// An incident recorded after the fact: its updates in order, the last one resolving it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackfilledIncident {
+    pub title: Title,
+    pub impact: Impact,
+    /// The components it affected, with the status it imposed while open.
+    pub components: Vec<AffectedComponent>,
+    pub updates: Vec<BackfilledUpdate>,
 }
 
 fn auto_resolve_by_default() -> bool {
@@ -296,6 +334,14 @@ pub struct IncidentEdit {
     pub auto_resolve: Option<bool>,
 }
 
+/// A backfilled incident with all its updates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentOutcomes {
+    pub incident: Incident,
+    pub updates: Vec<PublicUpdate>,
+    pub entries: Vec<TimelineEntry>,
+}
+
 /// Everything one operation produced, to be stored in a single transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncidentOutcome {
@@ -331,6 +377,8 @@ impl Incident {
             auto_resolve: true,
             published: new.published,
             published_at: None,
+            postmortem: None,
+            backfilled: false,
             version: 1,
         };
         incident.mark_entered(new.status, at);
@@ -474,6 +522,134 @@ impl Incident {
         next.published_at = Some(stamp.at);
         next.touch(stamp.at);
         let entries = entries(self.id, stamp, vec![EventKind::Published]);
+        Ok(IncidentOutcome { incident: next, update: None, comment: None, entries })
+    }
+
+    /// Records an incident after the fact. Its updates must be in time order, before
+    /// `stamp.at`, move its status only forward, and end resolved; the incident carries
+    /// their times, so history and uptime place it where it happened.
+    ///
+    /// Ids are drawn in this order: incident, one per update, then its timeline entry.
+    pub fn backfill(new: BackfilledIncident, stamp: &mut Stamp<'_>) -> Result<IncidentOutcomes, DomainError> {
+        check_components(&new.components, "components")?;
+        let (Some(first), Some(last)) = (new.updates.first(), new.updates.last()) else {
+            return Err(DomainError::field("updates", "at least one update, the last one resolving it"));
+        };
+        if last.status != IncidentStatus::Resolved {
+            return Err(DomainError::field("updates", "the last update must resolve the incident"));
+        }
+        if new.updates.len() > 100 {
+            return Err(DomainError::field("updates", "at most 100 updates"));
+        }
+        if last.at > stamp.at {
+            return Err(DomainError::field("updates", "a backfilled incident lies in the past"));
+        }
+        for pair in new.updates.windows(2) {
+            if pair[1].at <= pair[0].at {
+                return Err(DomainError::field("updates", "updates must be in time order, each after the last"));
+            }
+            if pair[1].status < pair[0].status {
+                return Err(DomainError::field(
+                    "updates",
+                    format!(
+                        "a status only moves forward: {} cannot follow {}",
+                        pair[1].status.as_str(),
+                        pair[0].status.as_str()
+                    ),
+                ));
+            }
+        }
+        let id = IncidentId::new((stamp.next_id)());
+        let mut incident = Incident {
+            id,
+            title: new.title,
+            status: first.status,
+            impact: new.impact,
+            components: new.components.clone(),
+            source: IncidentSource::Manual,
+            template_id: None,
+            created_at: first.at,
+            updated_at: last.at,
+            identified_at: None,
+            monitoring_at: None,
+            resolved_at: None,
+            monitor_id: None,
+            integration_id: None,
+            auto_resolve: true,
+            published: true,
+            published_at: None,
+            postmortem: None,
+            backfilled: true,
+            version: 1,
+        };
+        let mut updates = Vec::new();
+        for (n, update) in new.updates.iter().enumerate() {
+            incident.status = update.status;
+            incident.mark_entered(update.status, update.at);
+            updates.push(PublicUpdate {
+                id: UpdateId::new((stamp.next_id)()),
+                incident_id: id,
+                message: update.message.clone(),
+                status: update.status,
+                impact: (n == 0).then_some(new.impact),
+                affected_components: if n == 0 {
+                    new.components.iter().map(|c| AffectedChange { id: c.id, old: None, new: Some(c.status) }).collect()
+                } else {
+                    Vec::new()
+                },
+                author: stamp.actor.clone(),
+                created_at: update.at,
+                notify: false,
+            });
+        }
+        let entries = entries(
+            id,
+            stamp,
+            vec![EventKind::Backfilled {
+                title: incident.title.to_string(),
+                impact: incident.impact,
+                updates: updates.len(),
+            }],
+        );
+        Ok(IncidentOutcomes { incident, updates, entries })
+    }
+
+    /// Saves the postmortem's text. A draft stays private; once published, an edit
+    /// changes the published text. Only a resolved incident has a postmortem.
+    pub fn write_postmortem(&self, body: Markdown, stamp: &mut Stamp<'_>) -> Result<IncidentOutcome, DomainError> {
+        if self.status.is_open() {
+            return Err(DomainError::field(
+                "status",
+                "a postmortem follows the resolution: resolve the incident first",
+            ));
+        }
+        let mut next = self.clone();
+        next.postmortem = Some(Postmortem {
+            body,
+            published_at: self.postmortem.as_ref().and_then(|p| p.published_at),
+            updated_at: stamp.at,
+            author: stamp.actor.clone(),
+        });
+        next.touch(stamp.at);
+        let entries = entries(self.id, stamp, vec![EventKind::PostmortemSaved]);
+        Ok(IncidentOutcome { incident: next, update: None, comment: None, entries })
+    }
+
+    /// Publishes the drafted postmortem on the incident's page and in the feeds.
+    pub fn publish_postmortem(&self, stamp: &mut Stamp<'_>) -> Result<IncidentOutcome, DomainError> {
+        let Some(postmortem) = &self.postmortem else {
+            return Err(DomainError::field("postmortem", "write the postmortem first"));
+        };
+        if postmortem.published_at.is_some() {
+            return Err(DomainError::field("postmortem", "the postmortem is already published"));
+        }
+        if !self.published {
+            return Err(DomainError::field("published", "the incident is internal: publish it first"));
+        }
+        let mut next = self.clone();
+        next.postmortem = Some(Postmortem { published_at: Some(stamp.at), ..postmortem.clone() });
+        next.touch(stamp.at);
+        let entries = entries(self.id, stamp, vec![EventKind::PostmortemPublished]);
         Ok(IncidentOutcome { incident: next, update: None, comment: None, entries })
     }
 

@@ -24,7 +24,7 @@ mod text;
 mod timeline;
 
 pub use alert::{AlertEvent, AlertOn, AlertRule, MAX_RULE_MONITORS};
-pub use change::{Change, ChangeKind, IncidentFacts, StatusChange};
+pub use change::{Change, ChangeKind, IncidentFacts, MaintenanceEvent, StatusChange};
 pub use component::{Component, ComponentGroup, ComponentStatus, effective_status};
 pub use error::{DomainError, FieldError};
 pub use event::{DomainEvent, EVENT_SCHEMA_VERSION, EventComponent, EventIncident, EventMonitor, EventType};
@@ -33,8 +33,9 @@ pub use ids::{
     MemberId, MonitorId, NoticeId, SubscriberId, TemplateId, TokenId, UpdateId,
 };
 pub use incident::{
-    AffectedChange, AffectedComponent, Comment, ComponentEdit, Impact, Incident, IncidentEdit, IncidentOutcome,
-    IncidentSource, IncidentStatus, MAX_AFFECTED_COMPONENTS, NewIncident, NewUpdate, PublicUpdate, Transition,
+    AffectedChange, AffectedComponent, BackfilledIncident, BackfilledUpdate, Comment, ComponentEdit, Impact, Incident,
+    IncidentEdit, IncidentOutcome, IncidentOutcomes, IncidentSource, IncidentStatus, MAX_AFFECTED_COMPONENTS,
+    NewIncident, NewUpdate, Postmortem, PublicUpdate, Transition,
 };
 pub use integration::{
     AlertDelta, AlertGroup, AlertReport, DEFAULT_MESSAGE_TEMPLATE as DEFAULT_ALERT_MESSAGE,
@@ -43,8 +44,9 @@ pub use integration::{
     validate_integration,
 };
 pub use maintenance::{
-    Automation, DEFAULT_REMIND_SUBSCRIBERS_MINUTES, Due, MAX_WINDOW_SECONDS, Maintenance, MaintenanceOutcome,
-    MaintenanceStatus, MaintenanceUpdate, NewMaintenance, TEAM_REMINDER_MINUTES, Window,
+    Automation, DEFAULT_REMIND_SUBSCRIBERS_MINUTES, Due, MAX_WINDOW_SECONDS, Maintenance, MaintenanceEdit,
+    MaintenanceOutcome, MaintenanceSeries, MaintenanceStatus, MaintenanceUpdate, NewMaintenance, OCCURRENCES_AHEAD,
+    TEAM_REMINDER_MINUTES, Taken, Window,
 };
 pub use member::{Member, Role};
 pub use monitor::{

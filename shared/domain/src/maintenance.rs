@@ -7,8 +7,11 @@ use crate::Stamp;
 use crate::error::{DomainError, FieldError};
 use crate::ids::{ComponentId, MaintenanceId, UpdateId};
 use crate::incident::MAX_AFFECTED_COMPONENTS;
+use crate::recurrence::Recurrence;
 use crate::text::{Markdown, Title};
 use crate::timeline::Actor;
+use jiff::civil::DateTime;
+use jiff::tz::{Offset, TimeZone};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -120,9 +123,35 @@ pub struct Window {
     pub ends_at: Timestamp,
     /// An IANA name (`Europe/Berlin`); the caller checks that it exists.
     pub time_zone: String,
+    /// The zone's offsets from UTC at the start and at the end, in seconds, so the window
+    /// can be shown in local time where no time zone database is at hand (the page).
+    #[serde(default)]
+    pub start_offset_seconds: i32,
+    #[serde(default)]
+    pub end_offset_seconds: i32,
 }
 
 impl Window {
+    /// A window in `zone` (named `name`), with the zone's offsets at each end.
+    pub fn in_zone(starts_at: Timestamp, ends_at: Timestamp, name: &str, zone: &TimeZone) -> Self {
+        Self {
+            starts_at,
+            ends_at,
+            time_zone: name.to_owned(),
+            start_offset_seconds: zone.to_offset(starts_at).seconds(),
+            end_offset_seconds: zone.to_offset(ends_at).seconds(),
+        }
+    }
+
+    /// The start and end in the window's own local time.
+    pub fn local(&self) -> (jiff::Zoned, jiff::Zoned) {
+        let fixed = |seconds: i32| TimeZone::fixed(Offset::from_seconds(seconds).unwrap_or(Offset::UTC));
+        (
+            self.starts_at.to_zoned(fixed(self.start_offset_seconds)),
+            self.ends_at.to_zoned(fixed(self.end_offset_seconds)),
+        )
+    }
+
     /// Checks the window's shape: it ends after it starts, spans at most 30 days, and
     /// (for a new or moved window) has not already ended at `now`.
     pub fn check(&self, now: Timestamp) -> Result<(), Vec<FieldError>> {
@@ -206,6 +235,88 @@ pub struct NewMaintenance {
 pub struct MaintenanceOutcome {
     pub maintenance: Maintenance,
     pub update: MaintenanceUpdate,
+}
+
+/// What a maintenance edit changes; `None` keeps the field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceEdit {
+    pub title: Option<Title>,
+    pub components: Option<Vec<ComponentId>>,
+    pub automation: Option<Automation>,
+}
+
+/// A step taken: the maintenance after it, and the public update it posted, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taken {
+    pub maintenance: Maintenance,
+    pub update: Option<MaintenanceUpdate>,
+}
+
+/// How many occurrences of a series exist ahead of now, at least.
+pub const OCCURRENCES_AHEAD: usize = 3;
+
+/// A recurring maintenance: the rule, its time zone and the local start of the first
+/// window; each occurrence is created ahead as a maintenance of its own.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceSeries {
+    pub id: MaintenanceId,
+    pub title: Title,
+    /// The announcement each occurrence is scheduled with.
+    pub message: Markdown,
+    /// An RFC 5545 RRULE (`FREQ=WEEKLY;BYDAY=SU`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub recurrence: Recurrence,
+    pub time_zone: String,
+    /// The first window's start, in local time in `time_zone`: every occurrence keeps
+    /// this local time of day.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub first_start: DateTime,
+    pub duration_minutes: u32,
+    pub components: Vec<ComponentId>,
+    pub automation: Automation,
+    /// The start of the latest occurrence created.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub created_through: Option<Timestamp>,
+    /// A stopped series creates no more occurrences.
+    #[serde(default)]
+    pub stopped: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+impl MaintenanceSeries {
+    /// Checks a series' shape before it is created.
+    pub fn check(&self) -> Result<(), DomainError> {
+        let minutes = i64::from(self.duration_minutes);
+        if minutes == 0 || minutes * 60 > MAX_WINDOW_SECONDS {
+            return Err(DomainError::field("duration_minutes", "between 1 minute and 30 days"));
+        }
+        check_components(&self.components)
+    }
+
+    /// The windows still to create at `now`: those of the next [`OCCURRENCES_AHEAD`]
+    /// occurrences (counting one under way) that are later than any created before.
+    pub fn windows_to_create(&self, zone: &TimeZone, now: Timestamp) -> Vec<Window> {
+        if self.stopped {
+            return Vec::new();
+        }
+        let length = SignedDuration::from_mins(i64::from(self.duration_minutes));
+        let from = now.checked_sub(length).unwrap_or(now);
+        self.recurrence
+            .occurrences(self.first_start, zone, from, OCCURRENCES_AHEAD + 1)
+            .into_iter()
+            .filter_map(|start| {
+                let end = start.checked_add(length).ok()?;
+                (end > now).then(|| Window::in_zone(start, end, &self.time_zone, zone))
+            })
+            .take(OCCURRENCES_AHEAD)
+            .filter(|window| self.created_through.is_none_or(|through| window.starts_at > through))
+            .collect()
+    }
 }
 
 /// A step the scheduler owes a maintenance at some moment.
@@ -382,6 +493,51 @@ impl Maintenance {
         due
     }
 
+    /// Edits what a maintenance covers and runs, with no public words; refused once it
+    /// is closed.
+    pub fn edit(&self, edit: MaintenanceEdit, at: Timestamp) -> Result<Maintenance, DomainError> {
+        if self.status.is_closed() {
+            return Err(DomainError::field("status", format!("the maintenance is {}", self.status.as_str())));
+        }
+        let mut next = self.next(at);
+        if let Some(title) = edit.title {
+            next.title = title;
+        }
+        if let Some(components) = edit.components {
+            check_components(&components)?;
+            next.components = components;
+        }
+        if let Some(automation) = edit.automation {
+            next.automation = automation;
+        }
+        Ok(next)
+    }
+
+    /// Takes one step the scheduler owes. Start and completion post the public update a
+    /// person would have (`message`); reminders only record that they went out.
+    pub fn take(&self, due: Due, message: Markdown, stamp: &mut Stamp<'_>) -> Result<Taken, DomainError> {
+        match due {
+            Due::RemindTeam => {
+                let mut next = self.next(stamp.at);
+                next.team_reminded_at = Some(stamp.at);
+                Ok(Taken { maintenance: next, update: None })
+            }
+            Due::RemindSubscribers => {
+                let mut next = self.next(stamp.at);
+                next.subscribers_reminded_at = Some(stamp.at);
+                Ok(Taken { maintenance: next, update: None })
+            }
+            Due::Start => {
+                let outcome = self.post_update(message, Some(MaintenanceStatus::InProgress), stamp)?;
+                Ok(Taken { maintenance: outcome.maintenance, update: Some(outcome.update) })
+            }
+            Due::Complete => {
+                let outcome = self.post_update(message, Some(MaintenanceStatus::Completed), stamp)?;
+                Ok(Taken { maintenance: outcome.maintenance, update: Some(outcome.update) })
+            }
+        }
+    }
+
     /// The components it puts under maintenance now.
     pub fn imposed(&self) -> impl Iterator<Item = ComponentId> + '_ {
         self.components.iter().copied().filter(|_| self.status.is_active())
@@ -412,7 +568,7 @@ mod tests {
     }
 
     fn window(start: i64, end: i64) -> Window {
-        Window { starts_at: at(start), ends_at: at(end), time_zone: "Europe/Berlin".into() }
+        Window::in_zone(at(start), at(end), "Europe/Berlin", &TimeZone::fixed(Offset::UTC))
     }
 
     fn scheduled() -> Maintenance {

@@ -234,6 +234,10 @@ pub struct Monitor {
     /// The regions the last round's quorum overruled (a flaky region is shown, not hidden).
     #[serde(default)]
     pub last_dissenting: Vec<String>,
+    /// The last round fell in a maintenance of one of its components: recorded as
+    /// maintenance, counted neither way, and no incident opens.
+    #[serde(default)]
+    pub last_round_muted: bool,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: Timestamp,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]

@@ -106,6 +106,15 @@ pub enum EventKind {
         alerts: Vec<String>,
         all: bool,
     },
+    /// The postmortem was written or edited.
+    PostmortemSaved,
+    PostmortemPublished,
+    /// The incident was recorded after the fact, with this many updates.
+    Backfilled {
+        title: String,
+        impact: Impact,
+        updates: usize,
+    },
     /// A team alert rule fired: who was told, through what (chat URLs redacted).
     AlertFired {
         rule_id: AlertRuleId,

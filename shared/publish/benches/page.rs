@@ -102,6 +102,8 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
                     auto_resolve: true,
                     published: true,
                     published_at: None,
+                    postmortem: None,
+                    backfilled: false,
                     version: updates.len() as u64,
                 },
                 updates,

@@ -236,6 +236,8 @@ mod tests {
                 auto_resolve: true,
                 published: true,
                 published_at: None,
+                postmortem: None,
+                backfilled: false,
                 version: updates.len() as u64,
             },
             updates,

@@ -89,6 +89,8 @@ fn record(
             auto_resolve: true,
             published: true,
             published_at: None,
+            postmortem: None,
+            backfilled: false,
             version: updates.len() as u64,
         },
         updates,
