@@ -73,10 +73,22 @@ impl PageStatus {
         components: impl IntoIterator<Item = ComponentStatus>,
         open_incident_impacts: impl IntoIterator<Item = Impact>,
     ) -> Self {
+        Self::derive_with_maintenance(components, open_incident_impacts, false)
+    }
+
+    /// [`Self::derive`], with whether a maintenance is under way: it shows as
+    /// maintenance (even one naming no component) when nothing is worse.
+    pub fn derive_with_maintenance(
+        components: impl IntoIterator<Item = ComponentStatus>,
+        open_incident_impacts: impl IntoIterator<Item = Impact>,
+        maintenance_active: bool,
+    ) -> Self {
+        let maintenance = maintenance_active.then_some(PageIndicator::Maintenance);
         let indicator = components
             .into_iter()
             .map(PageIndicator::from_component)
             .chain(open_incident_impacts.into_iter().map(PageIndicator::from_impact))
+            .chain(maintenance)
             .max()
             .unwrap_or(PageIndicator::None);
         Self { indicator, description: indicator.description().to_owned() }
@@ -87,6 +99,25 @@ impl PageStatus {
 mod tests {
     use super::*;
     use ComponentStatus::*;
+
+    #[test]
+    fn a_maintenance_under_way_shows_unless_something_is_worse() {
+        let quiet = PageStatus::derive_with_maintenance([Operational], [], true);
+        assert_eq!(
+            (quiet.indicator, quiet.description.as_str()),
+            (PageIndicator::Maintenance, "Service Under Maintenance")
+        );
+        assert_eq!(
+            PageStatus::derive_with_maintenance([Operational], [Impact::None], true).indicator,
+            PageIndicator::Maintenance
+        );
+        assert_eq!(
+            PageStatus::derive_with_maintenance([Operational], [Impact::Minor], true).indicator,
+            PageIndicator::Minor
+        );
+        assert_eq!(PageStatus::derive_with_maintenance([PartialOutage], [], true).indicator, PageIndicator::Major);
+        assert_eq!(PageStatus::derive_with_maintenance([Operational], [], false).indicator, PageIndicator::None);
+    }
 
     #[test]
     fn a_quiet_page_is_all_operational() {

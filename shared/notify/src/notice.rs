@@ -119,6 +119,7 @@ impl Notice {
             components: self.components.clone(),
             groups: self.groups.clone(),
             incidents,
+            maintenances: Vec::new(),
             monitored: Default::default(),
         }
     }

@@ -124,6 +124,7 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
         components: comps,
         groups,
         incidents: records,
+        maintenances: Vec::new(),
         monitored: Default::default(),
     }
 }

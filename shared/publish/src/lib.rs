@@ -13,7 +13,7 @@ pub use publisher::{MANIFEST, Manifest, ManifestEntry, PublishError, PublishRepo
 use beacon_app::feed::{ChangeHandler, HandlerError};
 use beacon_app::{AppResult, PublicState, Service};
 use beacon_domain::Change;
-use beacon_site::{IncidentRecord, PageConfig, Snapshot};
+use beacon_site::{IncidentRecord, MaintenanceRecord, PageConfig, Snapshot};
 
 /// Reads the public state into a snapshot. Its version is the time the read began: a
 /// snapshot whose read began later reflects every change committed before the earlier
@@ -49,6 +49,11 @@ pub async fn snapshot_since(
             .iter()
             .map(|d| IncidentRecord { incident: d.incident.clone(), updates: d.updates.clone() })
             .collect(),
+        maintenances: state
+            .maintenances
+            .iter()
+            .map(|d| MaintenanceRecord { maintenance: d.maintenance.clone(), updates: d.updates.clone() })
+            .collect(),
         monitored,
     };
     Ok((snapshot, started.as_microsecond(), state))
@@ -61,6 +66,7 @@ fn monitored_day(d: beacon_app::DailyStats) -> Option<beacon_site::MonitoredDay>
         down_seconds: as_seconds(d.down_seconds),
         degraded_seconds: as_seconds(d.degraded_seconds),
         observed_seconds: as_seconds(d.observed_seconds),
+        maintenance_seconds: as_seconds(d.maintenance_seconds),
         p50_ms: d.p50_ms,
         p95_ms: d.p95_ms,
     })

@@ -87,6 +87,7 @@ mod tests {
             down_seconds: 0,
             degraded_seconds: 0,
             observed_seconds: 86_400,
+            maintenance_seconds: 0,
             p50_ms: p50,
             p95_ms: p95,
         }

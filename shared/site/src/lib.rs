@@ -9,4 +9,4 @@ pub mod statuspage;
 pub mod uptime;
 
 pub use render::{IMMUTABLE_CACHE, RenderCache, SHORT_CACHE, SiteObject, render, render_cached};
-pub use snapshot::{IncidentRecord, MonitoredDay, PageConfig, PageLink, Snapshot};
+pub use snapshot::{IncidentRecord, MaintenanceRecord, MonitoredDay, PageConfig, PageLink, Snapshot};

@@ -1,6 +1,6 @@
 use crate::chart;
 use crate::markdown;
-use crate::snapshot::{IncidentRecord, PageConfig, Snapshot};
+use crate::snapshot::{IncidentRecord, MaintenanceRecord, PageConfig, Snapshot};
 use crate::statuspage;
 use crate::uptime;
 use askama::Template;
@@ -63,6 +63,99 @@ fn rfc2822(t: Timestamp) -> String {
     t.strftime("%a, %d %b %Y %H:%M:%S +0000").to_string()
 }
 
+/// A maintenance window: UTC for machines and the local-time script, and the times in
+/// the zone it was entered in, for people.
+struct WindowView {
+    start: When,
+    end: When,
+    local: String,
+}
+
+fn window_view(w: &beacon_domain::Window) -> WindowView {
+    let (start, end) = w.local();
+    let same_day = start.date() == end.date();
+    let offset = |z: &jiff::Zoned| {
+        let seconds = z.offset().seconds();
+        let sign = if seconds < 0 { '-' } else { '+' };
+        format!("UTC{sign}{:02}:{:02}", seconds.abs() / 3600, seconds.abs() % 3600 / 60)
+    };
+    let end_text =
+        if same_day { end.strftime("%H:%M").to_string() } else { end.strftime("%a %-d %b %Y %H:%M").to_string() };
+    let offsets =
+        if start.offset() == end.offset() { offset(&start) } else { format!("{} to {}", offset(&start), offset(&end)) };
+    WindowView {
+        start: when(w.starts_at),
+        end: when(w.ends_at),
+        local: format!("{} – {} {} ({offsets})", start.strftime("%a %-d %b %Y %H:%M"), end_text, w.time_zone),
+    }
+}
+
+struct MaintCard {
+    id: String,
+    title: String,
+    status: &'static str,
+    window: WindowView,
+    components: Vec<String>,
+    latest_html: String,
+}
+
+fn maint_card(s: &Snapshot, r: &MaintenanceRecord) -> MaintCard {
+    let m = &r.maintenance;
+    MaintCard {
+        id: m.id.to_string(),
+        title: m.title.to_string(),
+        status: m.status.label(),
+        window: window_view(&m.window),
+        components: m.components.iter().filter_map(|id| s.component(*id)).map(|c| c.name.to_string()).collect(),
+        latest_html: r.updates.last().map(|u| markdown::render(u.message.as_str())).unwrap_or_default(),
+    }
+}
+
+struct MaintUpdateView {
+    status: &'static str,
+    at: When,
+    html: String,
+    /// The window this update announced, when it moved it.
+    moved_to: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "maintenance.html")]
+struct MaintenancePage<'a> {
+    title: String,
+    root: &'static str,
+    page: &'a PageConfig,
+    updated: Option<When>,
+    script: &'static str,
+    m: MaintCard,
+    updates: Vec<MaintUpdateView>,
+}
+
+fn maintenance_page(s: &Snapshot, r: &MaintenanceRecord) -> SiteObject {
+    let page = MaintenancePage {
+        title: format!("{} · {} status", r.maintenance.title, s.page.name),
+        root: "../",
+        page: &s.page,
+        updated: None,
+        script: local_time_script_path(),
+        m: maint_card(s, r),
+        updates: r
+            .updates
+            .iter()
+            .rev()
+            .map(|u| MaintUpdateView {
+                status: u.status.label(),
+                at: when(u.created_at),
+                html: markdown::render(u.message.as_str()),
+                moved_to: u.window.as_ref().map(|w| window_view(w).local),
+            })
+            .collect(),
+    };
+    let path = format!("maintenances/{}.html", r.maintenance.id);
+    let bytes = render_template(&page, &path);
+    html(path, bytes)
+}
+
 struct Card {
     id: String,
     title: String,
@@ -98,7 +191,7 @@ struct GroupView {
 }
 
 struct DayEntry {
-    id: String,
+    href: String,
     title: String,
     status: &'static str,
     impact: &'static str,
@@ -120,6 +213,8 @@ struct IndexPage<'a> {
     indicator: &'static str,
     description: String,
     active: Vec<Card>,
+    maint_active: Vec<MaintCard>,
+    maint_upcoming: Vec<MaintCard>,
     groups: Vec<GroupView>,
     days: Vec<DayView>,
 }
@@ -140,6 +235,13 @@ struct IncidentView {
     duration: Option<String>,
     components: Vec<String>,
     updates: Vec<UpdateView>,
+    postmortem: Option<Postmortem>,
+    backfilled: bool,
+}
+
+struct Postmortem {
+    at: When,
+    html: String,
 }
 
 #[derive(Template)]
@@ -154,7 +256,7 @@ struct IncidentPage<'a> {
 }
 
 struct HistoryEntry {
-    id: String,
+    href: String,
     title: String,
     status: &'static str,
     impact: &'static str,
@@ -185,7 +287,8 @@ struct NotFoundPage<'a> {
 }
 
 struct FeedEntry {
-    id: String,
+    /// The entry's page, relative to the page's root (`incidents/….html`).
+    href: String,
     title: String,
     updated: String,
     published: String,
@@ -247,6 +350,11 @@ fn incident_view(s: &Snapshot, r: &IncidentRecord) -> IncidentView {
                 html: markdown::render(u.message.as_str()),
             })
             .collect(),
+        postmortem: i
+            .postmortem
+            .as_ref()
+            .and_then(|p| Some(Postmortem { at: when(p.published_at?), html: markdown::render(p.body.as_str()) })),
+        backfilled: i.backfilled,
     }
 }
 
@@ -321,7 +429,9 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
             latest_html: r.updates.last().map(|u| markdown::render(u.message.as_str())).unwrap_or_default(),
         })
         .collect();
-    let uptime_days = uptime::days_by_component(&s.components, &s.incidents, &s.monitored, now);
+    let maint_active = s.active_maintenances().map(|r| maint_card(s, r)).collect();
+    let maint_upcoming = s.upcoming_maintenances().map(|r| maint_card(s, r)).collect();
+    let uptime_days = uptime::days_by_component(&s.components, &s.incidents, &s.maintenances, &s.monitored, now);
     let first = uptime::window_start(now).to_zoned(jiff::tz::TimeZone::UTC).date();
     let dates: Vec<String> =
         (0..uptime::DAYS).map(|n| first.checked_add(jiff::Span::new().days(n)).unwrap_or(first).to_string()).collect();
@@ -338,8 +448,14 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
                 .iter()
                 .zip(&dates)
                 .map(|(d, date)| {
+                    let maintained = if d.maintenance > 0 {
+                        format!(", {} min maintenance (not counted)", d.maintenance / 60)
+                    } else {
+                        String::new()
+                    };
                     let title = match d.class() {
                         "none" => format!("{date}: no data"),
+                        "maintenance" => format!("{date}: no downtime{maintained}"),
                         "ok" if d.observed > 0 => format!("{date}: no downtime found by automated checks"),
                         "ok" => format!("{date}: no downtime"),
                         _ if d.observed > 0 => format!(
@@ -354,6 +470,8 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
                             d.degraded / 60
                         ),
                     };
+                    let title =
+                        if d.class() == "maintenance" || maintained.is_empty() { title } else { title + &maintained };
                     Bar { class: d.class(), title }
                 })
                 .collect(),
@@ -393,10 +511,24 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         let back = today.since(date).map_or(-1, |span| i64::from(span.get_days()));
         if let Some(day) = usize::try_from(back).ok().and_then(|b| days.get_mut(b)) {
             day.incidents.push(DayEntry {
-                id: r.incident.id.to_string(),
+                href: format!("incidents/{}.html", r.incident.id),
                 title: r.incident.title.to_string(),
                 status: r.incident.status.label(),
                 impact: r.incident.impact.as_str(),
+            });
+        }
+    }
+    // Maintenance that took place lands on the day it started.
+    for r in s.maintenances.iter().filter(|r| r.maintenance.status != beacon_domain::MaintenanceStatus::Cancelled) {
+        let Some(started) = r.maintenance.started_at else { continue };
+        let date = started.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let back = today.since(date).map_or(-1, |span| i64::from(span.get_days()));
+        if let Some(day) = usize::try_from(back).ok().and_then(|b| days.get_mut(b)) {
+            day.incidents.push(DayEntry {
+                href: format!("maintenances/{}.html", r.maintenance.id),
+                title: r.maintenance.title.to_string(),
+                status: r.maintenance.status.label(),
+                impact: "maintenance",
             });
         }
     }
@@ -409,6 +541,8 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         indicator: status.indicator.as_str(),
         description: status.description.clone(),
         active,
+        maint_active,
+        maint_upcoming,
         groups,
         days,
     };
@@ -427,24 +561,42 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
     }
     cache.incident_pages = pages;
 
+    // maintenances/{id}.html: few and small, rendered every time.
+    for r in &s.maintenances {
+        out.push(maintenance_page(s, r));
+    }
+
     // history/ by month, newest first
     // Incidents come newest first, so the month sought is almost always the last one.
-    let mut by_month: Vec<(String, Vec<&IncidentRecord>)> = Vec::new();
-    for r in &s.incidents {
-        let m = r.incident.created_at.strftime("%Y-%m").to_string();
+    let mut by_month: Vec<(String, Vec<Listed<'_>>)> = Vec::new();
+    let listed = s.incidents.iter().map(Listed::Incident).chain(s.maintenances.iter().map(Listed::Maintenance));
+    for r in listed {
+        let m = r.at().strftime("%Y-%m").to_string();
         match by_month.iter_mut().rev().find(|(month, _)| *month == m) {
             Some((_, records)) => records.push(r),
             None => by_month.push((m, vec![r])),
         }
     }
+    for (_, records) in &mut by_month {
+        records.sort_by_key(|r| std::cmp::Reverse(r.at()));
+    }
     by_month.sort_by(|a, b| b.0.cmp(&a.0));
     let months: Vec<String> = by_month.iter().map(|(m, _)| m.clone()).collect();
-    let entry = |r: &IncidentRecord| HistoryEntry {
-        id: r.incident.id.to_string(),
-        title: r.incident.title.to_string(),
-        status: r.incident.status.label(),
-        impact: r.incident.impact.as_str(),
-        at: when(r.incident.created_at),
+    let entry = |r: Listed<'_>| match r {
+        Listed::Incident(r) => HistoryEntry {
+            href: format!("incidents/{}.html", r.incident.id),
+            title: r.incident.title.to_string(),
+            status: r.incident.status.label(),
+            impact: r.incident.impact.as_str(),
+            at: when(r.incident.created_at),
+        },
+        Listed::Maintenance(r) => HistoryEntry {
+            href: format!("maintenances/{}.html", r.maintenance.id),
+            title: r.maintenance.title.to_string(),
+            status: r.maintenance.status.label(),
+            impact: "maintenance",
+            at: when(r.maintenance.window.starts_at),
+        },
     };
     let history_index = HistoryPage {
         title: format!("Incident history · {}", s.page.name),
@@ -464,8 +616,16 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             (context, &months).hash(&mut h);
             for r in records {
-                let i = &r.incident;
-                (i.id, i.title.as_str(), i.status, i.impact, i.created_at).hash(&mut h);
+                match r {
+                    Listed::Incident(r) => {
+                        let i = &r.incident;
+                        (i.id, i.title.as_str(), i.status, i.impact, i.created_at).hash(&mut h);
+                    }
+                    Listed::Maintenance(r) => {
+                        let m = &r.maintenance;
+                        (m.id.to_string(), m.title.as_str(), m.status.as_str(), m.window.starts_at).hash(&mut h);
+                    }
+                }
             }
             h.finish()
         };
@@ -477,12 +637,12 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
             continue;
         }
         let page = HistoryPage {
-            title: format!("Incidents in {m} · {}", s.page.name),
+            title: format!("Incidents and maintenance in {m} · {}", s.page.name),
             root: "../",
             page: &s.page,
             updated: None,
             script: local_time_script_path(),
-            heading: format!("Incidents in {m}"),
+            heading: format!("Incidents and maintenance in {m}"),
             months: months.clone(),
             entries: records.iter().copied().map(entry).collect(),
         };
@@ -493,32 +653,68 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
     }
     cache.history_pages = history_pages;
 
-    // Feeds: the 50 newest incidents, each with its updates.
-    let entries: Vec<FeedEntry> = s
-        .incidents
-        .iter()
-        .take(50)
-        .map(|r| FeedEntry {
-            id: r.incident.id.to_string(),
+    // Feeds: the 50 newest incidents and maintenances, each with its updates (and an
+    // incident's published postmortem first).
+    let incident_entry = |r: &IncidentRecord| {
+        let postmortem = r.incident.postmortem.as_ref().filter(|p| p.published_at.is_some()).map(|p| {
+            format!(
+                "<p><strong>Postmortem</strong> · {}</p>{}",
+                text_time(p.updated_at),
+                markdown::render(p.body.as_str())
+            )
+        });
+        let updates = r.updates.iter().rev().map(|u| {
+            format!(
+                "<p><strong>{}</strong> · {}</p>{}",
+                u.status.label(),
+                text_time(u.created_at),
+                markdown::render(u.message.as_str())
+            )
+        });
+        FeedEntry {
+            href: format!("incidents/{}.html", r.incident.id),
             title: format!("{} ({})", r.incident.title, r.incident.status.label()),
             updated: iso(r.incident.updated_at),
             published: iso(r.incident.created_at),
             published_rfc2822: rfc2822(r.incident.created_at),
-            html: r
-                .updates
-                .iter()
-                .rev()
-                .map(|u| {
-                    format!(
-                        "<p><strong>{}</strong> · {}</p>{}",
-                        u.status.label(),
-                        text_time(u.created_at),
-                        markdown::render(u.message.as_str())
-                    )
-                })
-                .collect(),
-        })
+            html: postmortem.into_iter().chain(updates).collect(),
+        }
+    };
+    let maintenance_entry = |r: &MaintenanceRecord| {
+        let m = &r.maintenance;
+        let window = window_view(&m.window);
+        let head = format!(
+            "<p><strong>Scheduled maintenance</strong>: {} to {} ({})</p>",
+            window.start.text,
+            window.end.text,
+            window.local.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+        );
+        let updates = r.updates.iter().rev().map(|u| {
+            format!(
+                "<p><strong>{}</strong> · {}</p>{}",
+                u.status.label(),
+                text_time(u.created_at),
+                markdown::render(u.message.as_str())
+            )
+        });
+        FeedEntry {
+            href: format!("maintenances/{}.html", m.id),
+            title: format!("Maintenance: {} ({})", m.title, m.status.label()),
+            updated: iso(m.updated_at),
+            published: iso(m.created_at),
+            published_rfc2822: rfc2822(m.created_at),
+            html: std::iter::once(head).chain(updates).collect(),
+        }
+    };
+    let mut newest: Vec<(Timestamp, FeedEntry)> = s
+        .incidents
+        .iter()
+        .take(50)
+        .map(|r| (r.incident.updated_at, incident_entry(r)))
+        .chain(s.maintenances.iter().take(50).map(|r| (r.maintenance.updated_at, maintenance_entry(r))))
         .collect();
+    newest.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    let entries: Vec<FeedEntry> = newest.into_iter().take(50).map(|(_, e)| e).collect();
     let updated = s.incidents_updated_at().unwrap_or_else(|| s.updated_at());
     let atom = AtomFeed { page: &s.page, updated: iso(updated), entries: &entries };
     out.push(SiteObject {
@@ -576,4 +772,21 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         cache_control: IMMUTABLE_CACHE,
     });
     out
+}
+
+/// A history line: an incident, or a maintenance.
+#[derive(Clone, Copy)]
+enum Listed<'a> {
+    Incident(&'a IncidentRecord),
+    Maintenance(&'a MaintenanceRecord),
+}
+
+impl Listed<'_> {
+    /// Where it sits in history: an incident when it began, a maintenance at its window.
+    fn at(&self) -> Timestamp {
+        match self {
+            Self::Incident(r) => r.incident.created_at,
+            Self::Maintenance(r) => r.maintenance.window.starts_at,
+        }
+    }
 }

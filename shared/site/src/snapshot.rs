@@ -1,4 +1,7 @@
-use beacon_domain::{Component, ComponentGroup, ComponentId, Incident, PageStatus, PublicUpdate};
+use beacon_domain::{
+    Component, ComponentGroup, ComponentId, Incident, Maintenance, MaintenanceStatus, MaintenanceUpdate, PageStatus,
+    PublicUpdate,
+};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 
@@ -50,6 +53,13 @@ pub struct IncidentRecord {
     pub updates: Vec<PublicUpdate>,
 }
 
+/// A maintenance with its public updates in posting order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaintenanceRecord {
+    pub maintenance: Maintenance,
+    pub updates: Vec<MaintenanceUpdate>,
+}
+
 /// Everything the page shows, read at one moment. Holds nothing private: comments,
 /// timelines, members and tokens are never loaded into it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +73,8 @@ pub struct Snapshot {
     pub groups: Vec<ComponentGroup>,
     /// Every incident, newest first.
     pub incidents: Vec<IncidentRecord>,
+    /// Every maintenance, newest first.
+    pub maintenances: Vec<MaintenanceRecord>,
     /// What automated checks measured, per component that has monitors: the days they
     /// observed, oldest first. Only figures: never a monitor's name or target.
     pub monitored: BTreeMap<ComponentId, Vec<MonitoredDay>>,
@@ -76,6 +88,8 @@ pub struct MonitoredDay {
     pub down_seconds: i64,
     pub degraded_seconds: i64,
     pub observed_seconds: i64,
+    /// Seconds its checks were muted by a maintenance (not in `observed_seconds`).
+    pub maintenance_seconds: i64,
     /// Response time quantiles of the day, when the checks measure one.
     pub p50_ms: Option<u64>,
     pub p95_ms: Option<u64>,
@@ -83,10 +97,26 @@ pub struct MonitoredDay {
 
 impl Snapshot {
     pub fn status(&self) -> PageStatus {
-        PageStatus::derive(
+        PageStatus::derive_with_maintenance(
             self.components.iter().map(|c| c.status),
             self.incidents.iter().filter(|r| r.incident.status.is_open()).map(|r| r.incident.impact),
+            self.active_maintenances().next().is_some(),
         )
+    }
+
+    /// Maintenances under way, soonest ending first.
+    pub fn active_maintenances(&self) -> impl Iterator<Item = &MaintenanceRecord> {
+        let mut active: Vec<_> = self.maintenances.iter().filter(|r| r.maintenance.status.is_active()).collect();
+        active.sort_by_key(|r| r.maintenance.window.ends_at);
+        active.into_iter()
+    }
+
+    /// Maintenances announced and not started, soonest first.
+    pub fn upcoming_maintenances(&self) -> impl Iterator<Item = &MaintenanceRecord> {
+        let mut upcoming: Vec<_> =
+            self.maintenances.iter().filter(|r| r.maintenance.status == MaintenanceStatus::Scheduled).collect();
+        upcoming.sort_by_key(|r| r.maintenance.window.starts_at);
+        upcoming.into_iter()
     }
 
     /// Statuspage's `page.updated_at`: the latest change of the page's structure and
@@ -98,9 +128,10 @@ impl Snapshot {
         components.chain(groups).max().or_else(|| self.incidents_updated_at()).unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
-    /// The latest change of any incident.
+    /// The latest change of any incident or maintenance.
     pub fn incidents_updated_at(&self) -> Option<Timestamp> {
-        self.incidents.iter().map(|r| r.incident.updated_at).max()
+        let incidents = self.incidents.iter().map(|r| r.incident.updated_at);
+        incidents.chain(self.maintenances.iter().map(|r| r.maintenance.updated_at)).max()
     }
 
     pub fn component(&self, id: ComponentId) -> Option<&Component> {

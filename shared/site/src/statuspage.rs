@@ -1,8 +1,8 @@
 //! Statuspage's public API v2, at its paths and with its field names, so existing
 //! consumers of Statuspage pages read ours unchanged.
 
-use crate::snapshot::{IncidentRecord, Snapshot};
-use beacon_domain::{Component, ComponentGroup, ComponentStatus, PublicUpdate};
+use crate::snapshot::{IncidentRecord, MaintenanceRecord, Snapshot};
+use beacon_domain::{Component, ComponentGroup, ComponentStatus, MaintenanceStatus, MaintenanceUpdate, PublicUpdate};
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -77,6 +77,88 @@ pub struct IncidentJson<'a> {
     pub resolved_at: Option<Timestamp>,
     pub incident_updates: Vec<IncidentUpdateJson<'a>>,
     pub components: Vec<ComponentJson<'a>>,
+}
+
+/// A scheduled maintenance, as Statuspage describes one: an incident with
+/// `impact: maintenance`, its window in `scheduled_for` / `scheduled_until`, and the
+/// maintenance statuses (`scheduled`, `in_progress`, `verifying`, `completed`).
+#[derive(Debug, Serialize)]
+pub struct MaintenanceJson<'a> {
+    pub id: String,
+    pub page_id: &'a str,
+    pub name: &'a str,
+    pub status: &'a str,
+    pub impact: &'a str,
+    pub shortlink: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub monitoring_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub scheduled_for: Timestamp,
+    pub scheduled_until: Timestamp,
+    pub incident_updates: Vec<IncidentUpdateJson<'a>>,
+    pub components: Vec<ComponentJson<'a>>,
+}
+
+fn maintenance_update<'a>(
+    s: &'a Snapshot,
+    r: &'a MaintenanceRecord,
+    u: &'a MaintenanceUpdate,
+) -> IncidentUpdateJson<'a> {
+    // Statuspage lists the components a maintenance update puts under maintenance.
+    let affected = if u.status == MaintenanceStatus::InProgress {
+        r.maintenance
+            .components
+            .iter()
+            .filter_map(|id| s.component(*id))
+            .map(|c| AffectedComponentJson {
+                code: c.id.to_string(),
+                name: c.name.as_str(),
+                old_status: ComponentStatus::Operational,
+                new_status: ComponentStatus::UnderMaintenance,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    IncidentUpdateJson {
+        id: u.id.to_string(),
+        incident_id: u.maintenance_id.to_string(),
+        status: u.status.as_str(),
+        body: u.message.as_str(),
+        created_at: u.created_at,
+        updated_at: u.created_at,
+        display_at: u.created_at,
+        affected_components: affected,
+        deliver_notifications: true,
+    }
+}
+
+/// A maintenance in Statuspage's terms; `None` for a cancelled one, which Statuspage's
+/// statuses cannot express (the HTML page and history keep it, marked cancelled).
+pub fn maintenance<'a>(s: &'a Snapshot, r: &'a MaintenanceRecord) -> Option<MaintenanceJson<'a>> {
+    let m = &r.maintenance;
+    if m.status == MaintenanceStatus::Cancelled {
+        return None;
+    }
+    Some(MaintenanceJson {
+        id: m.id.to_string(),
+        page_id: &s.page.id,
+        name: m.title.as_str(),
+        status: m.status.as_str(),
+        impact: "maintenance",
+        shortlink: format!("{}/maintenances/{}.html", s.page.url, m.id),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        started_at: m.started_at,
+        monitoring_at: None,
+        resolved_at: m.completed_at,
+        scheduled_for: m.window.starts_at,
+        scheduled_until: m.window.ends_at,
+        incident_updates: r.updates.iter().rev().map(|u| maintenance_update(s, r, u)).collect(),
+        components: m.components.iter().filter_map(|id| s.component(*id)).map(|c| component(s, c)).collect(),
+    })
 }
 
 pub fn component<'a>(s: &'a Snapshot, c: &'a Component) -> ComponentJson<'a> {
@@ -195,7 +277,7 @@ struct Summary<'a> {
     page: &'a Page<'a>,
     components: &'a [ComponentJson<'a>],
     incidents: &'a [IncidentJson<'a>],
-    scheduled_maintenances: [(); 0],
+    scheduled_maintenances: &'a [MaintenanceJson<'a>],
     status: &'a Status<'a>,
 }
 
@@ -214,7 +296,7 @@ struct Incidents<'a> {
 #[derive(Serialize)]
 struct Maintenances<'a> {
     page: &'a Page<'a>,
-    scheduled_maintenances: [(); 0],
+    scheduled_maintenances: &'a [MaintenanceJson<'a>],
 }
 
 /// Writes JSON strings with `<`, `>` and `&` as `\u` escapes: the same data for every
@@ -260,7 +342,12 @@ pub fn files(s: &Snapshot) -> Vec<(&'static str, Vec<u8>)> {
     let components = components(s);
     let unresolved: Vec<_> = s.open_incidents().map(|r| incident(s, r)).collect();
     let newest: Vec<_> = s.incidents.iter().take(50).map(|r| incident(s, r)).collect();
-    let maintenances = to_bytes(&Maintenances { page: &page, scheduled_maintenances: [] });
+    // Upcoming ones soonest first, then those under way; the full list newest first.
+    let upcoming: Vec<_> = s.upcoming_maintenances().filter_map(|r| maintenance(s, r)).collect();
+    let active: Vec<_> = s.active_maintenances().filter_map(|r| maintenance(s, r)).collect();
+    let all: Vec<_> = s.maintenances.iter().filter_map(|r| maintenance(s, r)).take(50).collect();
+    let current: Vec<_> =
+        s.active_maintenances().chain(s.upcoming_maintenances()).filter_map(|r| maintenance(s, r)).collect();
     vec![
         (
             "api/v2/summary.json",
@@ -268,7 +355,7 @@ pub fn files(s: &Snapshot) -> Vec<(&'static str, Vec<u8>)> {
                 page: &page,
                 components: &components,
                 incidents: &unresolved,
-                scheduled_maintenances: [],
+                scheduled_maintenances: &current,
                 status: &status,
             }),
         ),
@@ -276,9 +363,15 @@ pub fn files(s: &Snapshot) -> Vec<(&'static str, Vec<u8>)> {
         ("api/v2/components.json", to_bytes(&Components { page: &page, components: &components })),
         ("api/v2/incidents.json", to_bytes(&Incidents { page: &page, incidents: &newest })),
         ("api/v2/incidents/unresolved.json", to_bytes(&Incidents { page: &page, incidents: &unresolved })),
-        ("api/v2/scheduled-maintenances.json", maintenances.clone()),
-        ("api/v2/scheduled-maintenances/upcoming.json", maintenances.clone()),
-        ("api/v2/scheduled-maintenances/active.json", maintenances),
+        ("api/v2/scheduled-maintenances.json", to_bytes(&Maintenances { page: &page, scheduled_maintenances: &all })),
+        (
+            "api/v2/scheduled-maintenances/upcoming.json",
+            to_bytes(&Maintenances { page: &page, scheduled_maintenances: &upcoming }),
+        ),
+        (
+            "api/v2/scheduled-maintenances/active.json",
+            to_bytes(&Maintenances { page: &page, scheduled_maintenances: &active }),
+        ),
     ]
 }
 

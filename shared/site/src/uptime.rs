@@ -2,11 +2,12 @@
 //! monitors observed it, from the public incident history on the others.
 //!
 //! Uptime = 1 − (seconds down + 0.3 × seconds of partial outage) ÷ seconds observed,
-//! where a day from incident history observes all of its seconds, and a checked day
-//! those its checks covered (and is down while the checks' verdict was down). Degraded
+//! where a day from incident history observes all of its seconds but those of planned
+//! maintenance, and a checked day those its checks covered (and is down while the
+//! checks' verdict was down; checks muted by a maintenance count neither way). Degraded
 //! performance is shown on the bars but is not downtime.
 
-use crate::snapshot::{IncidentRecord, MonitoredDay};
+use crate::snapshot::{IncidentRecord, MaintenanceRecord, MonitoredDay};
 use beacon_domain::{Component, ComponentId, ComponentStatus, IncidentStatus};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ pub struct Day {
     pub no_data: bool,
     /// Seconds automated checks covered; `0`: the day comes from incident history.
     pub observed: i64,
+    /// Seconds of planned maintenance: not part of the day's observed time.
+    pub maintenance: i64,
 }
 
 impl Day {
@@ -37,6 +40,8 @@ impl Day {
             "partial"
         } else if self.degraded > 0 {
             "degraded"
+        } else if self.maintenance > 0 {
+            "maintenance"
         } else {
             "ok"
         }
@@ -90,11 +95,25 @@ fn replay(record: &IncidentRecord, now: Timestamp, out: &mut HashMap<ComponentId
 pub fn days_by_component(
     components: &[Component],
     incidents: &[IncidentRecord],
+    maintenances: &[MaintenanceRecord],
     monitored: &BTreeMap<ComponentId, Vec<MonitoredDay>>,
     now: Timestamp,
 ) -> HashMap<ComponentId, Vec<Day>> {
     let start = window_start(now);
     let mut segments: HashMap<ComponentId, Vec<Segment>> = HashMap::new();
+    // The time each maintenance actually ran (not its planned window): under way since
+    // it started, until it completed.
+    for r in maintenances {
+        let m = &r.maintenance;
+        let Some(from) = m.started_at else { continue };
+        let to = m.completed_at.unwrap_or(now);
+        if to < start {
+            continue;
+        }
+        for id in &m.components {
+            segments.entry(*id).or_default().push(Segment { from, to, status: ComponentStatus::UnderMaintenance });
+        }
+    }
     for record in incidents {
         // A closed incident last touched before the window imposed nothing inside it.
         if !record.incident.status.is_open() && record.incident.updated_at < start {
@@ -127,6 +146,7 @@ fn measured(days: &mut [Day], checked: &[MonitoredDay], window_start: Timestamp)
             degraded: m.degraded_seconds.min(observed),
             no_data: false,
             observed,
+            maintenance: m.maintenance_seconds.min(DAY.as_secs()),
         };
     }
 }
@@ -146,7 +166,8 @@ fn days(created_at: Timestamp, segments: &[Segment], window_start: Timestamp) ->
                     ComponentStatus::MajorOutage => day.major += overlap,
                     ComponentStatus::PartialOutage => day.partial += overlap,
                     ComponentStatus::DegradedPerformance => day.degraded += overlap,
-                    ComponentStatus::Operational | ComponentStatus::UnderMaintenance => {}
+                    ComponentStatus::UnderMaintenance => day.maintenance += overlap,
+                    ComponentStatus::Operational => {}
                 }
             }
             day
@@ -160,7 +181,22 @@ pub fn uptime(days: &[Day]) -> f64 {
     if counted.is_empty() {
         return 1.0;
     }
-    let total: f64 = counted.iter().map(|d| if d.observed > 0 { d.observed as f64 } else { DAY.as_secs_f64() }).sum();
+    // A checked day's observed time already leaves muted checks out; a day from history
+    // leaves out its maintenance (never below its downtime).
+    let total: f64 = counted
+        .iter()
+        .map(|d| {
+            if d.observed > 0 {
+                d.observed as f64
+            } else {
+                let down = d.major + d.partial;
+                (DAY.as_secs() - d.maintenance.min(DAY.as_secs())).max(down) as f64
+            }
+        })
+        .sum();
+    if total <= 0.0 {
+        return 1.0;
+    }
     let down: f64 = counted.iter().map(|d| d.major as f64 + 0.3 * d.partial as f64).sum();
     (1.0 - down / total).clamp(0.0, 1.0)
 }
@@ -265,7 +301,7 @@ mod tests {
             ("2026-06-11T00:30:00Z", IncidentStatus::Identified, None),
             ("2026-06-11T01:00:00Z", IncidentStatus::Resolved, None),
         ]);
-        let days = &days_by_component(std::slice::from_ref(&api), &[outage], &BTreeMap::new(), at(NOW))[&api.id];
+        let days = &days_by_component(std::slice::from_ref(&api), &[outage], &[], &BTreeMap::new(), at(NOW))[&api.id];
         assert_eq!(days.len(), DAYS as usize);
         assert_eq!(day(days, "2026-06-10").major, 3600);
         assert_eq!(day(days, "2026-06-11").major, 3600);
@@ -292,7 +328,7 @@ mod tests {
             ),
             ("2026-06-01T13:00:00Z", IncidentStatus::Resolved, None),
         ])];
-        let days = &days_by_component(std::slice::from_ref(&api), &incidents, &BTreeMap::new(), at(NOW))[&api.id];
+        let days = &days_by_component(std::slice::from_ref(&api), &incidents, &[], &BTreeMap::new(), at(NOW))[&api.id];
         let june_first = day(days, "2026-06-01");
         assert_eq!((june_first.major, june_first.partial, june_first.degraded), (0, 3600, 7200));
         assert_eq!(june_first.class(), "partial");
@@ -309,7 +345,7 @@ mod tests {
             ("2026-06-30T09:00:00Z", IncidentStatus::Identified, Some((web.id, Some(ComponentStatus::MajorOutage)))),
             ("2026-06-30T10:00:00Z", IncidentStatus::Identified, Some((web.id, None))),
         ]);
-        let all = days_by_component(&[api.clone(), web.clone()], &[open], &BTreeMap::new(), at(NOW));
+        let all = days_by_component(&[api.clone(), web.clone()], &[open], &[], &BTreeMap::new(), at(NOW));
         assert_eq!(day(&all[&api.id], "2026-06-30").major, 4 * 3600);
         assert_eq!(day(&all[&web.id], "2026-06-30").major, 3600);
     }
@@ -317,7 +353,7 @@ mod tests {
     #[test]
     fn days_before_a_component_existed_have_no_data_and_do_not_count() {
         let api = component(at("2026-06-29T12:00:00Z"));
-        let days = &days_by_component(std::slice::from_ref(&api), &[], &BTreeMap::new(), at(NOW))[&api.id];
+        let days = &days_by_component(std::slice::from_ref(&api), &[], &[], &BTreeMap::new(), at(NOW))[&api.id];
         assert!(day(days, "2026-06-28").no_data);
         assert_eq!(day(days, "2026-06-28").class(), "none");
         assert!(!day(days, "2026-06-29").no_data);
@@ -332,7 +368,7 @@ mod tests {
             ("2026-01-10T10:00:00Z", IncidentStatus::Investigating, Some((api.id, Some(ComponentStatus::MajorOutage)))),
             ("2026-01-10T11:00:00Z", IncidentStatus::Resolved, None),
         ]);
-        let days = &days_by_component(std::slice::from_ref(&api), &[old], &BTreeMap::new(), at(NOW))[&api.id];
+        let days = &days_by_component(std::slice::from_ref(&api), &[old], &[], &BTreeMap::new(), at(NOW))[&api.id];
         assert!(days.iter().all(|d| *d == Day::default()));
     }
 
@@ -352,6 +388,7 @@ mod tests {
                 down_seconds: 1800,
                 degraded_seconds: 600,
                 observed_seconds: 43_200,
+                maintenance_seconds: 0,
                 p50_ms: Some(100),
                 p95_ms: Some(300),
             },
@@ -361,12 +398,13 @@ mod tests {
                 down_seconds: 86_400,
                 degraded_seconds: 0,
                 observed_seconds: 86_400,
+                maintenance_seconds: 0,
                 p50_ms: None,
                 p95_ms: None,
             },
         ];
         let monitored = BTreeMap::from([(api.id, checked)]);
-        let days = &days_by_component(std::slice::from_ref(&api), &[outage], &monitored, at(NOW))[&api.id];
+        let days = &days_by_component(std::slice::from_ref(&api), &[outage], &[], &monitored, at(NOW))[&api.id];
         let june_tenth = day(days, "2026-06-10");
         assert_eq!((june_tenth.major, june_tenth.degraded, june_tenth.observed), (1800, 600, 43_200));
         assert_eq!(june_tenth.class(), "major");

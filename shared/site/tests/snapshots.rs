@@ -8,7 +8,8 @@ use beacon_domain::{
     GroupId, Impact, Incident, IncidentId, IncidentSource, IncidentStatus, Markdown, Name, PublicUpdate, Title,
     UpdateId,
 };
-use beacon_site::{IncidentRecord, PageConfig, PageLink, SiteObject, Snapshot, render};
+use beacon_domain::{Automation, Maintenance, MaintenanceId, MaintenanceStatus, MaintenanceUpdate, Window};
+use beacon_site::{IncidentRecord, MaintenanceRecord, PageConfig, PageLink, SiteObject, Snapshot, render};
 use jiff::Timestamp;
 
 fn at(text: &str) -> Timestamp {
@@ -97,6 +98,51 @@ fn record(
     }
 }
 
+/// A maintenance in Berlin time with its updates (`(time, status, message)`).
+fn maintenance(
+    n: u128,
+    title: &str,
+    window: (&str, &str),
+    components: Vec<ComponentId>,
+    updates: &[(&str, MaintenanceStatus, &str)],
+) -> MaintenanceRecord {
+    let id = MaintenanceId::new(ulid(n));
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap_or_else(|e| panic!("{e}"));
+    let status = updates.last().map_or(MaintenanceStatus::Scheduled, |u| u.1);
+    let time_of = |s: MaintenanceStatus| updates.iter().find(|u| u.1 == s).map(|u| at(u.0));
+    MaintenanceRecord {
+        maintenance: Maintenance {
+            id,
+            title: Title::parse(title).unwrap_or_else(|e| panic!("{e}")),
+            status,
+            window: Window::in_zone(at(window.0), at(window.1), "Europe/Berlin", &berlin),
+            components,
+            automation: Automation::default(),
+            series_id: None,
+            created_at: at(updates[0].0),
+            updated_at: at(updates[updates.len() - 1].0),
+            started_at: time_of(MaintenanceStatus::InProgress),
+            completed_at: time_of(MaintenanceStatus::Completed),
+            subscribers_reminded_at: None,
+            team_reminded_at: None,
+            version: updates.len() as u64,
+        },
+        updates: updates
+            .iter()
+            .enumerate()
+            .map(|(k, (time, status, message))| MaintenanceUpdate {
+                id: UpdateId::new(ulid(n * 10 + k as u128)),
+                maintenance_id: id,
+                message: Markdown::parse(message).unwrap_or_else(|e| panic!("{e}")),
+                status: *status,
+                window: None,
+                author: Actor::System,
+                created_at: at(time),
+            })
+            .collect(),
+    }
+}
+
 /// A small page: two groups and an ungrouped component, one open incident, one resolved
 /// three days ago and one from the month before.
 fn fixture() -> Snapshot {
@@ -114,6 +160,7 @@ fn fixture() -> Snapshot {
     let api_id = api.id;
     let dashboard = component(11, "Dashboard", Some(core.id), ComponentStatus::Operational);
     let cdn = component(12, "CDN", Some(edge.id), ComponentStatus::Operational);
+    let (dashboard_id, cdn_id) = (dashboard.id, cdn.id);
     let docs = component(13, "Docs", None, ComponentStatus::Operational);
 
     let open_id = IncidentId::new(ulid(100));
@@ -214,7 +261,37 @@ fn fixture() -> Snapshot {
         generated_at: at("2026-03-15T12:00:00Z"),
         components: vec![api, dashboard, cdn, docs],
         groups: vec![core, edge],
-        incidents: vec![open, recent, old],
+        incidents: vec![open, recent, with_postmortem(old)],
+        maintenances: vec![
+            maintenance(
+                202,
+                "Database upgrade",
+                ("2026-03-29T00:30:00Z", "2026-03-29T02:30:00Z"),
+                vec![dashboard_id],
+                &[("2026-03-14T10:00:00Z", MaintenanceStatus::Scheduled, "We will upgrade the **database**.")],
+            ),
+            maintenance(
+                201,
+                "Network work",
+                ("2026-03-20T01:00:00Z", "2026-03-20T02:00:00Z"),
+                vec![cdn_id],
+                &[
+                    ("2026-03-10T10:00:00Z", MaintenanceStatus::Scheduled, "Planned network work."),
+                    ("2026-03-12T10:00:00Z", MaintenanceStatus::Cancelled, "No longer needed."),
+                ],
+            ),
+            maintenance(
+                200,
+                "CDN certificate rotation",
+                ("2026-03-14T02:00:00Z", "2026-03-14T03:00:00Z"),
+                vec![cdn_id],
+                &[
+                    ("2026-03-10T09:00:00Z", MaintenanceStatus::Scheduled, "We will rotate certificates."),
+                    ("2026-03-14T02:00:00Z", MaintenanceStatus::InProgress, "Under way."),
+                    ("2026-03-14T02:40:00Z", MaintenanceStatus::Completed, "Done."),
+                ],
+            ),
+        ],
         // The API is measured by automated checks: two days, a gap, a third.
         monitored: [(
             api_id,
@@ -228,12 +305,25 @@ fn fixture() -> Snapshot {
     }
 }
 
+/// The old incident with its published postmortem.
+fn with_postmortem(mut r: IncidentRecord) -> IncidentRecord {
+    r.incident.postmortem = Some(beacon_domain::Postmortem {
+        body: Markdown::parse("## What happened\n\nA full disk stopped the docs server.")
+            .unwrap_or_else(|e| panic!("{e}")),
+        published_at: Some(at("2026-02-25T10:00:00Z")),
+        updated_at: at("2026-02-25T10:00:00Z"),
+        author: Actor::System,
+    });
+    r
+}
+
 fn checked(date: &str, down_seconds: i64, p50: u64, p95: u64) -> beacon_site::MonitoredDay {
     beacon_site::MonitoredDay {
         date: date.parse().unwrap_or_else(|e| panic!("{e}")),
         down_seconds,
         degraded_seconds: 0,
         observed_seconds: if date == "2026-03-15" { 43_200 } else { 86_400 },
+        maintenance_seconds: 0,
         p50_ms: Some(p50),
         p95_ms: Some(p95),
     }
@@ -257,6 +347,8 @@ fn the_rendered_files_match_their_snapshots() {
     insta::assert_snapshot!("paths", paths.join("\n"));
 
     let open_incident = format!("incidents/{}.html", ulid(100));
+    let maintenance_upcoming = format!("maintenances/{}.html", ulid(202));
+    let postmortem_incident = format!("incidents/{}.html", ulid(102));
     for (snapshot, path) in [
         ("index", "index.html"),
         ("incident_open", open_incident.as_str()),
@@ -266,6 +358,8 @@ fn the_rendered_files_match_their_snapshots() {
         ("rss", "history.rss"),
         ("badge", "badge.svg"),
         ("not_found", "404.html"),
+        ("maintenance_upcoming", maintenance_upcoming.as_str()),
+        ("incident_postmortem", postmortem_incident.as_str()),
     ] {
         insta::assert_snapshot!(snapshot, text(&objects, path));
     }
@@ -274,6 +368,7 @@ fn the_rendered_files_match_their_snapshots() {
         ("v2_status", "api/v2/status.json"),
         ("v2_incidents", "api/v2/incidents.json"),
         ("v2_scheduled_maintenances", "api/v2/scheduled-maintenances.json"),
+        ("v2_upcoming_maintenances", "api/v2/scheduled-maintenances/upcoming.json"),
     ] {
         insta::assert_snapshot!(snapshot, pretty_json(&objects, path));
     }
