@@ -98,9 +98,11 @@ impl Service {
     pub async fn page_status(&self) -> AppResult<PageStatus> {
         let components = self.components().await?;
         let open = self.open_incidents().await?;
-        Ok(PageStatus::derive(
+        let maintenance = self.open_maintenances().await?.iter().any(|m| m.status.is_active());
+        Ok(PageStatus::derive_with_maintenance(
             components.iter().map(|c| c.status),
             open.iter().filter(|m| m.summary.published).map(|m| m.summary.impact),
+            maintenance,
         ))
     }
 

@@ -18,6 +18,9 @@ pub enum AlertEvent {
     IncidentResolved,
     /// A monitor's confirmed state moved: failing confirmed, changed, recovered.
     MonitorChanged,
+    /// A planned maintenance starts in three hours (for maintenances that remind the
+    /// team).
+    MaintenanceReminder,
 }
 
 /// Which events a rule fires on.
@@ -30,6 +33,8 @@ pub struct AlertOn {
     pub incident_resolved: bool,
     #[serde(default)]
     pub monitor_changed: bool,
+    #[serde(default)]
+    pub maintenance_reminder: bool,
 }
 
 impl AlertOn {
@@ -38,6 +43,7 @@ impl AlertOn {
             AlertEvent::IncidentOpened => self.incident_opened,
             AlertEvent::IncidentResolved => self.incident_resolved,
             AlertEvent::MonitorChanged => self.monitor_changed,
+            AlertEvent::MaintenanceReminder => self.maintenance_reminder,
         }
     }
 }
@@ -70,6 +76,8 @@ impl AlertRule {
     pub fn fires(&self, event: AlertEvent, monitor: Option<MonitorId>) -> bool {
         self.on.wants(event)
             && match &self.monitors {
+                // A maintenance concerns no monitor: a rule for chosen monitors hears it too.
+                _ if event == AlertEvent::MaintenanceReminder => true,
                 None => true,
                 Some(chosen) => monitor.is_some_and(|m| chosen.contains(&m)),
             }
@@ -79,7 +87,7 @@ impl AlertRule {
     /// monitors when it chooses.
     pub fn validate(on: AlertOn, monitors: Option<&BTreeSet<MonitorId>>) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        if !(on.incident_opened || on.incident_resolved || on.monitor_changed) {
+        if !(on.incident_opened || on.incident_resolved || on.monitor_changed || on.maintenance_reminder) {
             errors.push(FieldError::new("on", "choose at least one event to alert on"));
         }
         if let Some(m) = monitors

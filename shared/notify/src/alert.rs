@@ -19,6 +19,20 @@ pub struct Alert {
     pub at: Timestamp,
     pub monitor: Option<AlertMonitor>,
     pub incident: Option<AlertIncident>,
+    /// The maintenance a reminder is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<AlertMaintenance>,
+}
+
+/// The maintenance a team reminder is about: what, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertMaintenance {
+    pub id: beacon_domain::MaintenanceId,
+    pub title: String,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    /// The window in its own time zone, in words.
+    pub local: String,
 }
 
 /// The monitor an alert is about: its name, what it found, and each region's latest
@@ -57,6 +71,10 @@ impl Alert {
             }
             (AlertEvent::IncidentOpened, _, Some(title)) => format!("Incident opened: {title}"),
             (AlertEvent::IncidentResolved, _, Some(title)) => format!("Incident resolved: {title}"),
+            (AlertEvent::MaintenanceReminder, _, _) => match &self.maintenance {
+                Some(m) => format!("Maintenance starts {}: {}", m.starts_at.strftime("%Y-%m-%d %H:%M UTC"), m.title),
+                None => "Maintenance starts soon".to_owned(),
+            },
             (event, _, _) => format!("{event:?}"),
         }
     }
@@ -67,6 +85,7 @@ impl Alert {
             AlertEvent::IncidentOpened => "alert.incident_opened",
             AlertEvent::IncidentResolved => "alert.incident_resolved",
             AlertEvent::MonitorChanged => "alert.monitor_changed",
+            AlertEvent::MaintenanceReminder => "alert.maintenance_reminder",
         }
     }
 }
@@ -100,8 +119,49 @@ fn alert_notice_id(change: &Change) -> NoticeId {
     NoticeId::new(ulid::Ulid::from_parts(change.id.ulid().timestamp_ms(), u128::from_be_bytes(random)))
 }
 
+/// The team's reminder of a maintenance starting soon.
+async fn maintenance_reminder(service: &Service, change: &Change) -> AppResult<Option<Notice>> {
+    let ChangeKind::MaintenanceChanged { maintenance_id, event: beacon_domain::MaintenanceEvent::TeamReminded, .. } =
+        &change.kind
+    else {
+        return Ok(None);
+    };
+    let m = match service.load_maintenance(*maintenance_id).await {
+        Ok(m) => m,
+        Err(AppError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let components = service.components().await?.into_iter().filter(|c| m.components.contains(&c.id)).collect();
+    let alert = Alert {
+        event: AlertEvent::MaintenanceReminder,
+        at: change.at,
+        monitor: None,
+        incident: None,
+        maintenance: Some(AlertMaintenance {
+            id: m.id,
+            title: m.title.to_string(),
+            starts_at: m.window.starts_at,
+            ends_at: m.window.ends_at,
+            local: beacon_site::window_text(&m.window),
+        }),
+    };
+    let status = service.page_status().await?;
+    Ok(Some(Notice {
+        id: alert_notice_id(change),
+        event: NoticeEvent::Maintenance,
+        subject: Subject::Alert { alert },
+        components,
+        groups: Vec::new(),
+        page_indicator: status.indicator,
+        page_description: status.description,
+    }))
+}
+
 /// Builds the alert notice of a change, or `None` when it alerts nobody of anything.
 pub async fn build(service: &Service, change: &Change) -> AppResult<Option<Notice>> {
+    if matches!(change.kind, ChangeKind::MaintenanceChanged { .. }) {
+        return maintenance_reminder(service, change).await;
+    }
     let Some((event, incident_id, monitor_change)) = alerting(change) else { return Ok(None) };
     let incident = match incident_id {
         Some(id) => match service.incident(id).await {
@@ -150,6 +210,7 @@ pub async fn build(service: &Service, change: &Change) -> AppResult<Option<Notic
             status: i.status,
             impact: i.impact,
         }),
+        maintenance: None,
     };
     let status = service.page_status().await?;
     Ok(Some(Notice {
@@ -158,6 +219,7 @@ pub async fn build(service: &Service, change: &Change) -> AppResult<Option<Notic
             AlertEvent::IncidentOpened => NoticeEvent::Created,
             AlertEvent::IncidentResolved => NoticeEvent::Resolved,
             AlertEvent::MonitorChanged => NoticeEvent::Updated,
+            AlertEvent::MaintenanceReminder => NoticeEvent::Maintenance,
         },
         subject: Subject::Alert { alert },
         components,

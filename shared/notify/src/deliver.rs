@@ -510,6 +510,16 @@ fn event_name(notice: &Notice) -> &'static str {
     match (&notice.subject, notice.event) {
         (crate::notice::Subject::Alert { alert }, _) => alert.event_name(),
         (crate::notice::Subject::Component { .. }, _) => "component.updated",
+        (crate::notice::Subject::Postmortem { .. }, _) => "incident.postmortem",
+        (crate::notice::Subject::Maintenance { what, .. }, _) => match what {
+            beacon_domain::MaintenanceEvent::Scheduled => "maintenance.scheduled",
+            beacon_domain::MaintenanceEvent::Rescheduled => "maintenance.rescheduled",
+            beacon_domain::MaintenanceEvent::Cancelled => "maintenance.cancelled",
+            beacon_domain::MaintenanceEvent::SubscribersReminded => "maintenance.reminder",
+            beacon_domain::MaintenanceEvent::Started => "maintenance.started",
+            beacon_domain::MaintenanceEvent::Completed => "maintenance.completed",
+            _ => "maintenance.updated",
+        },
         (_, Created) => "incident.created",
         (_, Updated) => "incident.updated",
         (_, Resolved) => "incident.resolved",

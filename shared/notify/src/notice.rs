@@ -4,10 +4,11 @@
 
 use beacon_app::{AppError, AppResult, Service, repo};
 use beacon_domain::{
-    Change, ChangeKind, ChannelKind, Component, ComponentGroup, ComponentId, GroupId, Incident, Interest, NoticeEvent,
-    NoticeId, PageIndicator, PageStatus, PublicUpdate, StatusChange, Subscriber, SubscriberState, UpdateId,
+    Change, ChangeKind, ChannelKind, Component, ComponentGroup, ComponentId, GroupId, Incident, Interest, Maintenance,
+    MaintenanceEvent, MaintenanceUpdate, NoticeEvent, NoticeId, PageIndicator, PageStatus, PublicUpdate, StatusChange,
+    Subscriber, SubscriberState, UpdateId,
 };
-use beacon_site::{IncidentRecord, PageConfig, Snapshot};
+use beacon_site::{IncidentRecord, MaintenanceRecord, PageConfig, Snapshot};
 use beacon_store::{Condition, Key, StoreError, Value};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,19 @@ pub enum Subject {
     Component { change: StatusChange, at: Timestamp },
     /// A team alert (the recipients of alert rules only).
     Alert { alert: crate::alert::Alert },
+    /// Planned maintenance scheduled, moved, cancelled, coming soon, started, updated or
+    /// completed (subscribers who chose maintenance news and follow the page or one of
+    /// its components).
+    Maintenance {
+        maintenance: Box<Maintenance>,
+        /// The maintenance's updates, oldest first.
+        updates: Vec<MaintenanceUpdate>,
+        /// The update this notice tells, if the change posted one (a reminder posts none).
+        update_id: Option<UpdateId>,
+        what: MaintenanceEvent,
+    },
+    /// A resolved incident's postmortem was published.
+    Postmortem { incident: Box<Incident>, updates: Vec<PublicUpdate> },
 }
 
 /// The news of one update or component change.
@@ -69,7 +83,7 @@ impl Notice {
                 let update = updates.iter().find(|u| u.id == *update_id)?;
                 Some(IncidentNews { incident, updates, update })
             }
-            Subject::Component { .. } | Subject::Alert { .. } => None,
+            _ => None,
         }
     }
 
@@ -85,7 +99,21 @@ impl Notice {
         match &self.subject {
             Subject::Alert { .. } => team && subscriber.state == SubscriberState::Active,
             _ if team => false,
-            Subject::Incident { incident, .. } => subscriber.receives(self.event, incident.id, &self.touched()),
+            Subject::Incident { incident, .. } | Subject::Postmortem { incident, .. } => {
+                subscriber.receives(self.event, incident.id, &self.touched())
+            }
+            Subject::Maintenance { .. } => {
+                subscriber.state == SubscriberState::Active
+                    && subscriber.events.wants(NoticeEvent::Maintenance)
+                    && match &subscriber.interest {
+                        Interest::Page => true,
+                        Interest::Components { components, groups } => self
+                            .touched()
+                            .iter()
+                            .any(|(c, g)| components.contains(c) || g.is_some_and(|g| groups.contains(&g))),
+                        Interest::Incident { .. } | Interest::Team { .. } => false,
+                    }
+            }
             Subject::Component { .. } => {
                 subscriber.state == SubscriberState::Active
                     && subscriber.channel.kind() == ChannelKind::Webhook
@@ -105,11 +133,21 @@ impl Notice {
     /// The notice as a one-incident snapshot of the page, so the page's own renderers
     /// (Markdown, Statuspage JSON) produce the notification's content.
     pub fn snapshot(&self, page: &PageConfig) -> Snapshot {
+        let mut maintenances = Vec::new();
         let (generated_at, incidents) = match &self.subject {
             Subject::Incident { incident, updates, .. } => (
                 self.incident_news().map_or(incident.updated_at, |n| n.update.created_at),
                 vec![IncidentRecord { incident: incident.as_ref().clone(), updates: updates.clone() }],
             ),
+            Subject::Postmortem { incident, updates } => (
+                incident.updated_at,
+                vec![IncidentRecord { incident: incident.as_ref().clone(), updates: updates.clone() }],
+            ),
+            Subject::Maintenance { maintenance, updates, .. } => {
+                maintenances
+                    .push(MaintenanceRecord { maintenance: maintenance.as_ref().clone(), updates: updates.clone() });
+                (maintenance.updated_at, Vec::new())
+            }
             Subject::Component { at, .. } => (*at, Vec::new()),
             Subject::Alert { alert } => (alert.at, Vec::new()),
         };
@@ -119,17 +157,21 @@ impl Notice {
             components: self.components.clone(),
             groups: self.groups.clone(),
             incidents,
-            maintenances: Vec::new(),
+            maintenances,
             monitored: Default::default(),
         }
     }
 
     pub fn link(&self, page: &PageConfig) -> String {
         match &self.subject {
-            Subject::Incident { incident, .. } => format!("{}/incidents/{}.html", page.url, incident.id),
-            Subject::Alert { alert } => match &alert.incident {
-                Some(i) => format!("{}/incidents/{}.html", page.url, i.id),
-                None => format!("{}/index.html", page.url),
+            Subject::Incident { incident, .. } | Subject::Postmortem { incident, .. } => {
+                format!("{}/incidents/{}.html", page.url, incident.id)
+            }
+            Subject::Maintenance { maintenance, .. } => format!("{}/maintenances/{}.html", page.url, maintenance.id),
+            Subject::Alert { alert } => match (&alert.incident, &alert.maintenance) {
+                (Some(i), _) => format!("{}/incidents/{}.html", page.url, i.id),
+                (None, Some(m)) => format!("{}/maintenances/{}.html", page.url, m.id),
+                (None, None) => format!("{}/index.html", page.url),
             },
             Subject::Component { .. } => format!("{}/index.html", page.url),
         }
@@ -138,7 +180,8 @@ impl Notice {
     /// When the notice's records may go (seconds since the epoch).
     pub fn expires(&self) -> i64 {
         let at = match &self.subject {
-            Subject::Incident { incident, .. } => incident.updated_at,
+            Subject::Incident { incident, .. } | Subject::Postmortem { incident, .. } => incident.updated_at,
+            Subject::Maintenance { maintenance, .. } => maintenance.updated_at,
             Subject::Component { at, .. } => *at,
             Subject::Alert { alert } => alert.at,
         };
@@ -171,9 +214,11 @@ pub fn announced(change: &Change) -> Option<(NoticeEvent, beacon_domain::Inciden
 
 async fn page_status(service: &Service, all: &[Component]) -> AppResult<PageStatus> {
     let open = service.open_incidents().await?;
-    Ok(PageStatus::derive(
+    let maintenance = service.open_maintenances().await?.iter().any(|m| m.status.is_active());
+    Ok(PageStatus::derive_with_maintenance(
         all.iter().map(|c| c.status),
         open.iter().filter(|m| m.summary.published).map(|m| m.summary.impact),
+        maintenance,
     ))
 }
 
@@ -182,6 +227,12 @@ async fn page_status(service: &Service, all: &[Component]) -> AppResult<PageStat
 pub async fn build_all(service: &Service, change: &Change) -> AppResult<Vec<Notice>> {
     let mut notices = Vec::new();
     if let Some(notice) = build(service, change).await? {
+        notices.push(notice);
+    }
+    if let Some(notice) = build_maintenance(service, change).await? {
+        notices.push(notice);
+    }
+    if let Some(notice) = build_postmortem(service, change).await? {
         notices.push(notice);
     }
     let moves = change.kind.status_changes();
@@ -210,6 +261,105 @@ pub async fn build_all(service: &Service, change: &Change) -> AppResult<Vec<Noti
         });
     }
     Ok(notices)
+}
+
+/// The notice id of a change's own news (maintenance, postmortem): derived from the
+/// change, so a redelivered change derives it again.
+fn change_notice_id(change: &Change, what: &str) -> NoticeId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}/{what}", change.id));
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&digest[..10]);
+    NoticeId::new(ulid::Ulid::from_parts(change.id.ulid().timestamp_ms(), u128::from_be_bytes(random)))
+}
+
+/// The components a notice names, and their groups.
+async fn touched(
+    service: &Service,
+    ids: &[ComponentId],
+) -> AppResult<(Vec<Component>, Vec<ComponentGroup>, PageStatus)> {
+    let all = service.components().await?;
+    let components: Vec<Component> = all.iter().filter(|c| ids.contains(&c.id)).cloned().collect();
+    let group_ids: Vec<GroupId> = components.iter().filter_map(|c| c.group_id).collect();
+    let groups = service.groups().await?.into_iter().filter(|g| group_ids.contains(&g.id)).collect();
+    let status = page_status(service, &all).await?;
+    Ok((components, groups, status))
+}
+
+/// The maintenance news a change carries, if it is news to subscribers.
+pub async fn build_maintenance(service: &Service, change: &Change) -> AppResult<Option<Notice>> {
+    let ChangeKind::MaintenanceChanged { maintenance_id, event, update_id, .. } = &change.kind else {
+        return Ok(None);
+    };
+    if !event.is_news() {
+        return Ok(None);
+    }
+    let detail = match service.maintenance(*maintenance_id).await {
+        Ok(detail) => detail,
+        Err(AppError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // Keep the notice small: the latest updates, ending with this one.
+    let end =
+        update_id.and_then(|id| detail.updates.iter().position(|u| u.id == id)).map_or(detail.updates.len(), |p| p + 1);
+    let updates = detail.updates[end.saturating_sub(NOTICE_UPDATES)..end].to_vec();
+    // Planned late (after a later change), the notice still tells the status its own
+    // update announced.
+    let mut maintenance = detail.maintenance;
+    if let Some(update) = update_id.and_then(|id| updates.iter().find(|u| u.id == id)) {
+        maintenance.status = update.status;
+        if let Some(window) = &update.window {
+            maintenance.window = window.clone();
+        }
+    }
+    let detail = beacon_app::MaintenanceDetail { maintenance, updates: Vec::new() };
+    let (components, groups, status) = touched(service, &detail.maintenance.components).await?;
+    Ok(Some(Notice {
+        id: change_notice_id(change, "maintenance"),
+        event: NoticeEvent::Maintenance,
+        subject: Subject::Maintenance {
+            maintenance: Box::new(detail.maintenance),
+            updates,
+            update_id: *update_id,
+            what: *event,
+        },
+        components,
+        groups,
+        page_indicator: status.indicator,
+        page_description: status.description,
+    }))
+}
+
+/// The postmortem news of a change, when its publication tells subscribers.
+pub async fn build_postmortem(service: &Service, change: &Change) -> AppResult<Option<Notice>> {
+    let ChangeKind::PostmortemChanged { incident_id, published: true, notify: true } = &change.kind else {
+        return Ok(None);
+    };
+    let detail = match service.incident(*incident_id).await {
+        Ok(detail) => detail,
+        Err(AppError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !detail.incident.published || detail.incident.postmortem.as_ref().is_none_or(|p| p.published_at.is_none()) {
+        return Ok(None);
+    }
+    let ids: Vec<ComponentId> = detail
+        .updates
+        .iter()
+        .flat_map(|u| u.affected_components.iter().map(|c| c.id))
+        .chain(detail.incident.components.iter().map(|c| c.id))
+        .collect();
+    let (components, groups, status) = touched(service, &ids).await?;
+    let first = detail.updates.len().saturating_sub(NOTICE_UPDATES);
+    Ok(Some(Notice {
+        id: change_notice_id(change, "postmortem"),
+        event: NoticeEvent::Updated,
+        subject: Subject::Postmortem { incident: Box::new(detail.incident), updates: detail.updates[first..].to_vec() },
+        components,
+        groups,
+        page_indicator: status.indicator,
+        page_description: status.description,
+    }))
 }
 
 fn component_notice_id(change: &Change, component: ComponentId) -> NoticeId {

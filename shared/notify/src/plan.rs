@@ -143,7 +143,7 @@ impl Planner {
             return Ok(Planned::default());
         }
         let mut keys = vec![FollowKey::Page];
-        if let Subject::Incident { incident, .. } = &notice.subject {
+        if let Subject::Incident { incident, .. } | Subject::Postmortem { incident, .. } = &notice.subject {
             keys.push(FollowKey::Incident(incident.id));
         }
         keys.extend(notice.components.iter().map(|c| FollowKey::Component(c.id)));

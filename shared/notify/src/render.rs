@@ -55,6 +55,228 @@ pub struct Mail {
 #[error("cannot build the message: {0}")]
 pub struct RenderError(pub String);
 
+/// The news of a maintenance or a postmortem, in the parts every channel shows.
+struct Story {
+    headline: String,
+    status: String,
+    /// A second fact: the window of a maintenance, the impact of an incident.
+    fact: (&'static str, String),
+    /// Markdown.
+    message: String,
+    link: String,
+    button: &'static str,
+    colour: u32,
+    at: jiff::Timestamp,
+    /// The thread a subscriber's mails of this maintenance or incident share.
+    thread: String,
+    /// Whether this notice starts the thread.
+    first: bool,
+}
+
+fn story(config: &MessageConfig, notice: &Notice) -> Option<Story> {
+    use beacon_domain::MaintenanceEvent as E;
+    match &notice.subject {
+        Subject::Maintenance { maintenance: m, updates, update_id, what } => {
+            let update = update_id.and_then(|id| updates.iter().find(|u| u.id == id));
+            let title = m.title.as_str();
+            let headline = match what {
+                E::Scheduled => format!("Scheduled maintenance: {title}"),
+                E::Rescheduled => format!("Maintenance rescheduled: {title}"),
+                E::Cancelled => format!("Maintenance cancelled: {title}"),
+                E::SubscribersReminded => format!("Maintenance starts soon: {title}"),
+                E::Started => format!("Maintenance in progress: {title}"),
+                E::Completed => format!("Maintenance completed: {title}"),
+                E::Updated | E::Edited | E::TeamReminded => format!("Maintenance update: {title}"),
+            };
+            let window = format!(
+                "{} to {} ({})",
+                m.window.starts_at.strftime("%Y-%m-%d %H:%M UTC"),
+                m.window.ends_at.strftime("%Y-%m-%d %H:%M UTC"),
+                beacon_site::window_text(&m.window)
+            );
+            let message = match update {
+                Some(u) => u.message.as_str().to_owned(),
+                None => format!(
+                    "This planned maintenance starts at {}. {}",
+                    m.window.starts_at.strftime("%Y-%m-%d %H:%M UTC"),
+                    updates.first().map(|u| u.message.as_str()).unwrap_or_default()
+                ),
+            };
+            Some(Story {
+                headline,
+                status: m.status.label().to_owned(),
+                fact: ("Window", window),
+                message,
+                link: notice.link(&config.page),
+                button: "View maintenance",
+                colour: if *what == E::Cancelled || *what == E::Completed { 0x1a7f37 } else { 0x0969da },
+                at: update.map_or(m.updated_at, |u| u.created_at),
+                thread: format!("maintenance.{}", m.id),
+                first: *what == E::Scheduled,
+            })
+        }
+        Subject::Postmortem { incident, .. } => {
+            let postmortem = incident.postmortem.as_ref()?;
+            Some(Story {
+                headline: format!("Postmortem: {}", incident.title.as_str()),
+                status: incident.status.label().to_owned(),
+                fact: ("Impact", impact_words(incident.impact).to_owned()),
+                message: postmortem.body.as_str().to_owned(),
+                link: notice.link(&config.page),
+                button: "Read the postmortem",
+                colour: 0x1a7f37,
+                at: postmortem.published_at.unwrap_or(postmortem.updated_at),
+                thread: format!("incident.{}", incident.id),
+                first: false,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A maintenance's or postmortem's mail: as an incident's, threaded per maintenance or
+/// incident.
+fn story_mail(
+    config: &MessageConfig,
+    notice: &Notice,
+    story: &Story,
+    to: &str,
+    subscriber: SubscriberId,
+    token: &str,
+) -> Result<Mail, RenderError> {
+    let to_box: Mailbox = to.parse().map_err(|e| RenderError(format!("recipient {to:?}: {e}")))?;
+    let manage = config.manage_url(token);
+    let unsubscribe = config.unsubscribe_url(token);
+    let page_name = config.page.name.as_str();
+    let components = component_lines(notice);
+    let mut text = format!("{}\n\nStatus: {}\n{}: {}\n", story.headline, story.status, story.fact.0, story.fact.1);
+    if !components.is_empty() {
+        text.push_str(&format!("Components: {}\n", components.join(", ")));
+    }
+    text.push_str(&format!("\n{}\n\n{}: {}\n", story.message, story.button, story.link));
+    text.push_str(&format!(
+        "\n--\nYou receive this because you subscribed to {page_name}.\nChange what you receive: {manage}\nUnsubscribe: {unsubscribe}\n"
+    ));
+    let component_html = if components.is_empty() {
+        String::new()
+    } else {
+        format!("<p><strong>Components:</strong> {}</p>", escape(&components.join(", ")))
+    };
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:auto;color:#1f2328\">\
+<h1 style=\"font-size:1.3em\">{title}</h1>\
+<p><strong>{status}</strong> · {fact_name}: {fact}</p>{component_html}\
+<div>{body}</div>\
+<p><a href=\"{link}\">{button}</a></p>\
+<hr><p style=\"font-size:.85em;color:#59636e\">You receive this because you subscribed to {page}. \
+<a href=\"{manage}\">Change what you receive</a> · <a href=\"{unsubscribe}\">Unsubscribe</a></p>\
+</body></html>",
+        title = escape(&story.headline),
+        status = escape(&story.status),
+        fact_name = story.fact.0,
+        fact = escape(&story.fact.1),
+        body = markdown::render(&story.message),
+        link = escape(&story.link),
+        button = story.button,
+        page = escape(page_name),
+        manage = escape(&manage),
+        unsubscribe = escape(&unsubscribe),
+    );
+    let root = format!("<{}.{subscriber}@{}>", story.thread, config.id_domain());
+    let id =
+        if story.first { root.clone() } else { format!("<notice.{}.{subscriber}@{}>", notice.id, config.id_domain()) };
+    let mut builder = Message::builder()
+        .from(config.from.clone())
+        .to(to_box)
+        .subject(format!("[{page_name}] {}", story.headline))
+        .date(story.at.into())
+        .message_id(Some(id.clone()))
+        .raw_header(header("List-Unsubscribe", format!("<{unsubscribe}>")))
+        .raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()))
+        .raw_header(header("List-Id", format!("{} <notices.{}>", page_name, config.id_domain())))
+        .raw_header(header("Auto-Submitted", "auto-generated".into()));
+    if !story.first {
+        builder = builder.in_reply_to(root.clone()).references(root);
+    }
+    let message =
+        builder.multipart(MultiPart::alternative_plain_html(text, html)).map_err(|e| RenderError(e.to_string()))?;
+    Ok(Mail { from: config.from.email.to_string(), to: to.to_owned(), message_id: id, bytes: message.formatted() })
+}
+
+fn story_slack(config: &MessageConfig, notice: &Notice, story: &Story) -> Result<Vec<u8>, RenderError> {
+    let mut fields = vec![
+        json!({"type": "mrkdwn", "text": format!("*Status:*\n{}", story.status)}),
+        json!({"type": "mrkdwn", "text": clip(&format!("*{}:*\n{}", story.fact.0, story.fact.1), 2000)}),
+    ];
+    let components = component_lines(notice);
+    if !components.is_empty() {
+        fields
+            .push(json!({"type": "mrkdwn", "text": clip(&format!("*Components:*\n{}", components.join("\n")), 2000)}));
+    }
+    let body = json!({
+        "text": clip(&format!("[{}] {}", config.page.name, story.headline), 3000),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": clip(&story.headline, 150)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": clip(&story.message, 3000)}},
+            {"type": "section", "fields": fields},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(&config.page.name, 300)}]},
+            {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": story.button}, "url": story.link, "action_id": "view"}]}
+        ]
+    });
+    serde_json::to_vec(&body).map_err(|e| RenderError(e.to_string()))
+}
+
+fn story_teams(notice: &Notice, story: &Story) -> Result<Vec<u8>, RenderError> {
+    let mut facts =
+        vec![json!({"title": "Status", "value": story.status}), json!({"title": story.fact.0, "value": story.fact.1})];
+    for c in &notice.components {
+        facts.push(json!({"title": c.name.as_str(), "value": c.status.label()}));
+    }
+    let body = json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": [
+                    {"type": "TextBlock", "text": story.headline, "weight": "Bolder", "size": "Medium", "wrap": true},
+                    {"type": "TextBlock", "text": story.message, "wrap": true},
+                    {"type": "FactSet", "facts": facts}
+                ],
+                "actions": [{"type": "Action.OpenUrl", "title": story.button, "url": story.link}]
+            }
+        }]
+    });
+    serde_json::to_vec(&body).map_err(|e| RenderError(e.to_string()))
+}
+
+fn story_discord(config: &MessageConfig, notice: &Notice, story: &Story) -> Result<Vec<u8>, RenderError> {
+    let mut fields = vec![
+        json!({"name": "Status", "value": story.status, "inline": true}),
+        json!({"name": story.fact.0, "value": clip(&story.fact.1, 1024), "inline": true}),
+    ];
+    let components = component_lines(notice);
+    if !components.is_empty() {
+        fields.push(json!({"name": "Components", "value": clip(&components.join("\n"), 1024), "inline": false}));
+    }
+    let body = json!({
+        "embeds": [{
+            "title": clip(&story.headline, 256),
+            "description": clip(&story.message, 3000),
+            "url": story.link,
+            "color": story.colour,
+            "fields": fields,
+            "timestamp": story.at.to_string(),
+            "footer": {"text": clip(&config.page.name, 200)}
+        }],
+        "allowed_mentions": {"parse": []}
+    });
+    serde_json::to_vec(&body).map_err(|e| RenderError(e.to_string()))
+}
+
 fn headline(news: &IncidentNews<'_>) -> String {
     format!("{}: {}", news.update.status.label(), news.incident.title.as_str())
 }
@@ -109,6 +331,9 @@ pub fn notice_mail(
     subscriber: SubscriberId,
     token: &str,
 ) -> Result<Mail, RenderError> {
+    if let Some(story) = story(config, notice) {
+        return story_mail(config, notice, &story, to, subscriber, token);
+    }
     let to_box: Mailbox = to.parse().map_err(|e| RenderError(format!("recipient {to:?}: {e}")))?;
     let news = news(notice)?;
     let update = news.update;
@@ -267,9 +492,19 @@ pub fn webhook_body(config: &MessageConfig, notice: &Notice, token: &str) -> Vec
         status_description: &notice.page_description,
     };
     let body = match &notice.subject {
-        Subject::Incident { .. } => {
+        Subject::Incident { .. } | Subject::Postmortem { .. } => {
             let Some(record) = snapshot.incidents.first() else { return Vec::new() };
             serde_json::to_vec(&IncidentPayload { meta, page, incident: statuspage::incident(&snapshot, record) })
+        }
+        // Statuspage tells of maintenance through its incident webhook, the incident
+        // being the maintenance (`impact: maintenance`, `scheduled_for`, …).
+        Subject::Maintenance { .. } => {
+            let Some(record) = snapshot.maintenances.first() else { return Vec::new() };
+            serde_json::to_vec(&json!({
+                "meta": meta,
+                "page": page,
+                "incident": statuspage::maintenance_json(&snapshot, record),
+            }))
         }
         Subject::Alert { .. } => return alert_webhook_body(config, notice).unwrap_or_default(),
         Subject::Component { change, at } => {
@@ -330,6 +565,9 @@ fn clip(s: &str, max: usize) -> String {
 /// A Slack incoming-webhook message (Block Kit, with a text fallback for mobile
 /// notifications).
 pub fn slack_body(config: &MessageConfig, notice: &Notice) -> Result<Vec<u8>, RenderError> {
+    if let Some(story) = story(config, notice) {
+        return story_slack(config, notice, &story);
+    }
     let news = news(notice)?;
     let message = news.update.message.as_str();
     let url = notice.link(&config.page);
@@ -358,6 +596,9 @@ pub fn slack_body(config: &MessageConfig, notice: &Notice) -> Result<Vec<u8>, Re
 /// A Microsoft Teams message: an Adaptive Card 1.4 (the newest version Teams workflow
 /// webhooks render everywhere).
 pub fn teams_body(config: &MessageConfig, notice: &Notice) -> Result<Vec<u8>, RenderError> {
+    if let Some(story) = story(config, notice) {
+        return story_teams(notice, &story);
+    }
     let news = news(notice)?;
     let mut facts = vec![
         json!({"title": "Status", "value": news.update.status.label()}),
@@ -390,6 +631,9 @@ pub fn teams_body(config: &MessageConfig, notice: &Notice) -> Result<Vec<u8>, Re
 /// A Discord webhook message: one embed, mentions disabled (incident text is not a
 /// place to ping people from).
 pub fn discord_body(config: &MessageConfig, notice: &Notice) -> Result<Vec<u8>, RenderError> {
+    if let Some(story) = story(config, notice) {
+        return story_discord(config, notice, &story);
+    }
     let news = news(notice)?;
     let mut fields = vec![
         json!({"name": "Status", "value": news.update.status.label(), "inline": true}),
@@ -428,6 +672,16 @@ fn alert_lines(config: &MessageConfig, notice: &Notice, alert: &crate::alert::Al
     }
     if let Some(i) = &alert.incident {
         lines.push(format!("Incident: {} ({}, impact {})", i.title, i.status.label(), impact_words(i.impact)));
+        lines.push(format!("On the page: {}", notice.link(&config.page)));
+    }
+    if let Some(m) = &alert.maintenance {
+        lines.push(format!("Maintenance: {}", m.title));
+        lines.push(format!(
+            "Window: {} to {} ({})",
+            m.starts_at.strftime("%Y-%m-%d %H:%M UTC"),
+            m.ends_at.strftime("%Y-%m-%d %H:%M UTC"),
+            m.local
+        ));
         lines.push(format!("On the page: {}", notice.link(&config.page)));
     }
     let components = component_lines(notice);
@@ -489,6 +743,10 @@ pub fn alert_webhook_body(config: &MessageConfig, notice: &Notice) -> Result<Vec
             "monitor": alert.monitor,
             "incident": alert.incident.as_ref().map(|i| json!({
                 "id": i.id, "title": i.title, "status": i.status, "impact": i.impact,
+                "url": notice.link(&config.page),
+            })),
+            "maintenance": alert.maintenance.as_ref().map(|m| json!({
+                "id": m.id, "title": m.title, "starts_at": m.starts_at, "ends_at": m.ends_at,
                 "url": notice.link(&config.page),
             })),
         },

@@ -8,5 +8,5 @@ mod snapshot;
 pub mod statuspage;
 pub mod uptime;
 
-pub use render::{IMMUTABLE_CACHE, RenderCache, SHORT_CACHE, SiteObject, render, render_cached};
+pub use render::{IMMUTABLE_CACHE, RenderCache, SHORT_CACHE, SiteObject, render, render_cached, window_text};
 pub use snapshot::{IncidentRecord, MaintenanceRecord, MonitoredDay, PageConfig, PageLink, Snapshot};

@@ -71,6 +71,11 @@ struct WindowView {
     local: String,
 }
 
+/// A window in words: local times in its own zone, with the zone and its offset.
+pub fn window_text(w: &beacon_domain::Window) -> String {
+    window_view(w).local
+}
+
 fn window_view(w: &beacon_domain::Window) -> WindowView {
     let (start, end) = w.local();
     let same_day = start.date() == end.date();

@@ -77,6 +77,9 @@ pub struct IncidentJson<'a> {
     pub resolved_at: Option<Timestamp>,
     pub incident_updates: Vec<IncidentUpdateJson<'a>>,
     pub components: Vec<ComponentJson<'a>>,
+    /// The published postmortem (Markdown), as Statuspage carries one.
+    pub postmortem_body: Option<&'a str>,
+    pub postmortem_published_at: Option<Timestamp>,
 }
 
 /// A scheduled maintenance, as Statuspage describes one: an incident with
@@ -138,11 +141,14 @@ fn maintenance_update<'a>(
 /// A maintenance in Statuspage's terms; `None` for a cancelled one, which Statuspage's
 /// statuses cannot express (the HTML page and history keep it, marked cancelled).
 pub fn maintenance<'a>(s: &'a Snapshot, r: &'a MaintenanceRecord) -> Option<MaintenanceJson<'a>> {
+    (r.maintenance.status != MaintenanceStatus::Cancelled).then(|| maintenance_json(s, r))
+}
+
+/// A maintenance in Statuspage's shape whatever its status (webhooks tell of a
+/// cancellation with `status: cancelled`).
+pub fn maintenance_json<'a>(s: &'a Snapshot, r: &'a MaintenanceRecord) -> MaintenanceJson<'a> {
     let m = &r.maintenance;
-    if m.status == MaintenanceStatus::Cancelled {
-        return None;
-    }
-    Some(MaintenanceJson {
+    MaintenanceJson {
         id: m.id.to_string(),
         page_id: &s.page.id,
         name: m.title.as_str(),
@@ -158,7 +164,7 @@ pub fn maintenance<'a>(s: &'a Snapshot, r: &'a MaintenanceRecord) -> Option<Main
         scheduled_until: m.window.ends_at,
         incident_updates: r.updates.iter().rev().map(|u| maintenance_update(s, r, u)).collect(),
         components: m.components.iter().filter_map(|id| s.component(*id)).map(|c| component(s, c)).collect(),
-    })
+    }
 }
 
 pub fn component<'a>(s: &'a Snapshot, c: &'a Component) -> ComponentJson<'a> {
@@ -238,6 +244,7 @@ fn update<'a>(s: &'a Snapshot, u: &'a PublicUpdate) -> IncidentUpdateJson<'a> {
 
 pub fn incident<'a>(s: &'a Snapshot, r: &'a IncidentRecord) -> IncidentJson<'a> {
     let i = &r.incident;
+    let published = i.postmortem.as_ref().filter(|p| p.published_at.is_some());
     IncidentJson {
         id: i.id.to_string(),
         page_id: &s.page.id,
@@ -253,6 +260,8 @@ pub fn incident<'a>(s: &'a Snapshot, r: &'a IncidentRecord) -> IncidentJson<'a> 
         // Statuspage lists updates newest first.
         incident_updates: r.updates.iter().rev().map(|u| update(s, u)).collect(),
         components: i.components.iter().filter_map(|a| s.component(a.id)).map(|c| component(s, c)).collect(),
+        postmortem_body: published.map(|p| p.body.as_str()),
+        postmortem_published_at: published.and_then(|p| p.published_at),
     }
 }
 
