@@ -50,7 +50,8 @@ struct World {
 async fn world(store: Arc<dyn Store>) -> World {
     let clock = Arc::new(ManualClock::new(t0()));
     let service = Service::new(store, clock.clone());
-    let api = ok(service.create_component(member(), NewComponent { name: "API".into(), ..Default::default() }).await).id;
+    let api =
+        ok(service.create_component(member(), NewComponent { name: "API".into(), ..Default::default() }).await).id;
     World { service, clock, api }
 }
 
@@ -87,8 +88,9 @@ fn down(at: Timestamp) -> RegionResult {
 
 pub async fn a_window_reminds_starts_mutes_and_completes_on_its_own(store: Arc<dyn Store>) {
     let w = world(store).await;
-    let check: MonitorKind = serde_json::from_value(serde_json::json!({"kind": "tcp", "host": "api.example.com", "port": 443}))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let check: MonitorKind =
+        serde_json::from_value(serde_json::json!({"kind": "tcp", "host": "api.example.com", "port": 443}))
+            .unwrap_or_else(|e| panic!("{e}"));
     let monitor = ok(w
         .service
         .create_monitor(
@@ -260,11 +262,18 @@ pub async fn bad_maintenance_input_is_refused_and_changes_nothing(store: Arc<dyn
         components: vec![w.api],
         automation: None,
     };
-    let e = refused(w.service.schedule_maintenance(member(), input("2027-01-05T02:00", "2027-01-05T04:00", Some("Mars/Olympus"))).await);
+    let e = refused(
+        w.service
+            .schedule_maintenance(member(), input("2027-01-05T02:00", "2027-01-05T04:00", Some("Mars/Olympus")))
+            .await,
+    );
     assert!(e.contains("time_zone"), "{e}");
-    let e = refused(w.service.schedule_maintenance(member(), input("2027-01-05T04:00", "2027-01-05T02:00", None)).await);
+    let e =
+        refused(w.service.schedule_maintenance(member(), input("2027-01-05T04:00", "2027-01-05T02:00", None)).await);
     assert!(e.contains("ends_at"), "{e}");
-    let e = refused(w.service.schedule_maintenance(member(), input("2026-12-01T04:00:00Z", "2026-12-01T05:00:00Z", None)).await);
+    let e = refused(
+        w.service.schedule_maintenance(member(), input("2026-12-01T04:00:00Z", "2026-12-01T05:00:00Z", None)).await,
+    );
     assert!(e.contains("already ended"), "{e}");
     let e = refused(w.service.schedule_maintenance(member(), input("tomorrow", "2027-01-05T02:00", None)).await);
     assert!(e.contains("starts_at"), "{e}");
@@ -274,18 +283,24 @@ pub async fn bad_maintenance_input_is_refused_and_changes_nothing(store: Arc<dyn
     assert!(ok(w.service.list_maintenances(MaintenanceState::All, None, 10).await).items.is_empty());
 
     // A local time in the zone: 02:00 in Berlin is 01:00 UTC in winter.
-    let id = ok(w.service.schedule_maintenance(member(), input("2027-01-05T02:00", "2027-01-05T04:00", Some("Europe/Berlin"))).await)
-        .maintenance
-        .id;
+    let id = ok(w
+        .service
+        .schedule_maintenance(member(), input("2027-01-05T02:00", "2027-01-05T04:00", Some("Europe/Berlin")))
+        .await)
+    .maintenance
+    .id;
     let m = ok(w.service.load_maintenance(id).await);
     assert_eq!((iso(m.window.starts_at), m.window.start_offset_seconds), ("2027-01-05T01:00:00Z".into(), 3600));
     // A stale version is a conflict; the maintenance is unchanged.
     let stale = w.service.post_maintenance_update(member(), id, Some(m.version + 1), "Soon.".into(), None).await;
     assert!(matches!(stale, Err(AppError::Conflict { .. })), "{stale:?}");
-    let back = w.service.post_maintenance_update(member(), id, None, "Go.".into(), Some(MaintenanceStatus::Verifying)).await;
+    let back =
+        w.service.post_maintenance_update(member(), id, None, "Go.".into(), Some(MaintenanceStatus::Verifying)).await;
     assert!(back.is_ok());
-    let backwards =
-        w.service.post_maintenance_update(member(), id, None, "Back.".into(), Some(MaintenanceStatus::InProgress)).await;
+    let backwards = w
+        .service
+        .post_maintenance_update(member(), id, None, "Back.".into(), Some(MaintenanceStatus::InProgress))
+        .await;
     assert!(matches!(backwards, Err(AppError::Domain(_))));
     let bad_series = NewSeries {
         title: "x".into(),
@@ -307,11 +322,7 @@ pub async fn postmortems_stay_private_until_published(store: Arc<dyn Store>) {
         .service
         .report_incident(
             member(),
-            ReportIncident {
-                title: Some("Slow API".into()),
-                message: Some("Looking.".into()),
-                ..Default::default()
-            },
+            ReportIncident { title: Some("Slow API".into()), message: Some("Looking.".into()), ..Default::default() },
         )
         .await);
     let id = detail.incident.id;
@@ -391,7 +402,8 @@ pub async fn a_backfilled_incident_sits_in_history_at_its_real_times(store: Arc<
     // The window's last day is today (2027-01-04): 2026-12-30 is five days back.
     let day = api_days[api_days.len() - 6];
     assert_eq!(day.major, 90 * 60);
-    let month = snapshot.incidents.iter().filter(|r| r.incident.created_at.strftime("%Y-%m").to_string() == "2026-12").count();
+    let month =
+        snapshot.incidents.iter().filter(|r| r.incident.created_at.strftime("%Y-%m").to_string() == "2026-12").count();
     assert_eq!(month, 1);
 }
 

@@ -87,6 +87,10 @@ pub struct Cli {
     #[arg(long, env = "BEACON_PROBE_REGION", default_value = "local", global = true)]
     pub probe_region: String,
 
+    /// How often the in-process maintenance scheduler runs (AWS runs it every minute).
+    #[arg(long, env = "BEACON_SCHEDULER_EVERY_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=300), global = true)]
+    pub scheduler_every_seconds: u64,
+
     /// Do not run monitors' checks in this process.
     #[arg(long, env = "BEACON_NO_PROBES", global = true)]
     pub no_probes: bool,

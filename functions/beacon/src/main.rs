@@ -106,13 +106,10 @@ fn spawn_publisher(
     }
 }
 
-/// How often the in-process maintenance scheduler runs (AWS runs it every minute).
-const SCHEDULER_EVERY: Duration = Duration::from_secs(15);
-
-/// Runs the maintenance scheduler at start and then every [`SCHEDULER_EVERY`]: it
+/// Runs the maintenance scheduler at start and then every `every`: it
 /// creates recurring occurrences ahead and takes each reminder, start and completion
 /// once, catching up on whatever fell due while the process was stopped.
-fn spawn_scheduler(service: Service, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+fn spawn_scheduler(service: Service, every: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     tokio::spawn(async move {
         loop {
             match service.run_maintenance_scheduler().await {
@@ -123,7 +120,7 @@ fn spawn_scheduler(service: Service, mut shutdown: tokio::sync::watch::Receiver<
                 Err(e) => tracing::warn!(error = %e, "the maintenance scheduler failed; will retry"),
             }
             tokio::select! {
-                () = tokio::time::sleep(SCHEDULER_EVERY) => {}
+                () = tokio::time::sleep(every) => {}
                 _ = shutdown.changed() => return,
             }
         }
@@ -250,7 +247,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     spawn_events(feed.clone(), &cli.data_dir, cli.events_url.as_deref(), stopped.clone())?;
     spawn_notifier(service.clone(), feed, mail.clone(), messages.clone(), policy, stopped.clone())?;
 
-    spawn_scheduler(service.clone(), stopped.clone());
+    spawn_scheduler(service.clone(), Duration::from_secs(cli.scheduler_every_seconds), stopped.clone());
     if cli.no_probes {
         tracing::info!("monitors are not checked by this process (--no-probes)");
     } else {

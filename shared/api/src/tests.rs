@@ -91,6 +91,16 @@ fn the_openapi_document_lists_every_route() {
         ("/api/v1/integrations/{id}", vec!["get", "patch", "delete"]),
         ("/api/v1/integrations/{id}/deliveries", vec!["get"]),
         ("/api/v1/hooks/{secret}", vec!["post"]),
+        ("/api/v1/maintenances", vec!["get", "post"]),
+        ("/api/v1/maintenances/{id}", vec!["get", "patch"]),
+        ("/api/v1/maintenances/{id}/updates", vec!["post"]),
+        ("/api/v1/maintenances/{id}/reschedule", vec!["post"]),
+        ("/api/v1/maintenances/{id}/cancel", vec!["post"]),
+        ("/api/v1/maintenance-series", vec!["get", "post"]),
+        ("/api/v1/maintenance-series/{id}", vec!["get", "delete"]),
+        ("/api/v1/incidents/{id}/postmortem", vec!["put"]),
+        ("/api/v1/incidents/{id}/postmortem/publish", vec!["post"]),
+        ("/api/v1/incidents/backfill", vec!["post"]),
         ("/healthz", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len(), "documented paths: {:?}", paths.keys().collect::<Vec<_>>());

@@ -190,6 +190,53 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
     .integration
     .id;
 
+    let maintenance = || async {
+        ok(service
+            .schedule_maintenance(
+                sys.clone(),
+                beacon_app::ScheduleMaintenance {
+                    title: "Upgrade".into(),
+                    message: "m".into(),
+                    window: beacon_app::WindowInput {
+                        starts_at: "2099-01-01T02:00:00Z".into(),
+                        ends_at: "2099-01-01T04:00:00Z".into(),
+                        time_zone: None,
+                    },
+                    components: vec![],
+                    automation: None,
+                },
+            )
+            .await)
+        .maintenance
+        .id
+    };
+    let (m_update, m_move, m_cancel) = (maintenance().await, maintenance().await, maintenance().await);
+    let (series, _) = ok(service
+        .create_series(
+            sys.clone(),
+            beacon_app::NewSeries {
+                title: "Patching".into(),
+                message: "m".into(),
+                recurrence: "FREQ=WEEKLY;BYDAY=SU".into(),
+                first_start: "2099-01-04T02:00".into(),
+                time_zone: "Europe/Berlin".into(),
+                duration_minutes: 60,
+                components: vec![],
+                automation: None,
+            },
+        )
+        .await);
+    let series = series.id;
+    let resolved = ok(service
+        .report_incident(
+            sys.clone(),
+            ReportIncident { title: Some("past".into()), message: Some("m".into()), ..Default::default() },
+        )
+        .await)
+    .incident
+    .id;
+    ok(service.resolve_incident(sys.clone(), resolved, None, None).await);
+
     use Role::*;
     let v1 = "/api/v1";
     let routes = vec![
@@ -258,6 +305,56 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         route(Method::PATCH, format!("{v1}/integrations/{integration}"), Admin, Some(r#"{"name":"Renamed"}"#)),
         route(Method::GET, format!("{v1}/integrations/{integration}/deliveries"), Admin, None),
         route(Method::DELETE, format!("{v1}/integrations/{integration}"), Admin, None),
+        route(Method::GET, format!("{v1}/maintenances"), Viewer, None),
+        route(
+            Method::POST,
+            format!("{v1}/maintenances"),
+            Responder,
+            Some(
+                r#"{"title":"t","message":"m","starts_at":"2099-02-01T02:00","ends_at":"2099-02-01T03:00","time_zone":"Europe/Berlin"}"#,
+            ),
+        ),
+        route(Method::GET, format!("{v1}/maintenances/{m_update}"), Viewer, None),
+        route(Method::PATCH, format!("{v1}/maintenances/{m_update}"), Responder, Some(r#"{"title":"Renamed"}"#)),
+        route(Method::POST, format!("{v1}/maintenances/{m_update}/updates"), Responder, Some(r#"{"message":"m"}"#)),
+        route(
+            Method::POST,
+            format!("{v1}/maintenances/{m_move}/reschedule"),
+            Responder,
+            Some(r#"{"starts_at":"2099-03-01T02:00:00Z","ends_at":"2099-03-01T03:00:00Z"}"#),
+        ),
+        route(Method::POST, format!("{v1}/maintenances/{m_cancel}/cancel"), Responder, Some(r#"{}"#)),
+        route(Method::GET, format!("{v1}/maintenance-series"), Viewer, None),
+        route(
+            Method::POST,
+            format!("{v1}/maintenance-series"),
+            Responder,
+            Some(
+                r#"{"title":"t","message":"m","recurrence":"FREQ=DAILY","first_start":"2099-01-01T01:00","time_zone":"Etc/UTC","duration_minutes":30}"#,
+            ),
+        ),
+        route(Method::GET, format!("{v1}/maintenance-series/{series}"), Viewer, None),
+        route(Method::DELETE, format!("{v1}/maintenance-series/{series}"), Responder, None),
+        route(
+            Method::PUT,
+            format!("{v1}/incidents/{resolved}/postmortem"),
+            Responder,
+            Some(r#"{"body":"What happened."}"#),
+        ),
+        route(
+            Method::POST,
+            format!("{v1}/incidents/{resolved}/postmortem/publish"),
+            Responder,
+            Some(r#"{"notify":false}"#),
+        ),
+        route(
+            Method::POST,
+            format!("{v1}/incidents/backfill"),
+            Responder,
+            Some(
+                r#"{"title":"Old outage","impact":"major","updates":[{"at":"2020-01-01T00:00:00Z","status":"investigating","message":"Down."},{"at":"2020-01-01T01:00:00Z","status":"resolved","message":"Up."}]}"#,
+            ),
+        ),
         route(Method::DELETE, format!("{v1}/tokens/{}", target_token.id), Admin, None),
         route(Method::DELETE, format!("{v1}/members/{}", target.id), Admin, None),
         route(Method::DELETE, format!("{v1}/templates/{template}"), Admin, None),
