@@ -114,7 +114,53 @@ async fn fixture() -> (Service, tempfile::TempDir, Vec<&'static str>) {
             },
         )
         .await);
+    // A draft postmortem is the team's.
+    ok(service.write_postmortem(actor.clone(), old.id, None, "PRIVATE-POSTMORTEM-DRAFT-7f3a".into()).await);
+    // Maintenance: one upcoming (script payloads in its words), one under way, one
+    // cancelled (on the page and in history, not in Statuspage's files).
+    let now = jiff::Timestamp::now();
+    let at = |minutes: i64| {
+        now.checked_add(jiff::SignedDuration::from_mins(minutes)).unwrap_or(now).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    };
+    let window = |from: i64, to: i64| beacon_app::WindowInput {
+        starts_at: at(from),
+        ends_at: at(to),
+        time_zone: Some("Europe/Berlin".into()),
+    };
+    let schedule = |title: String, message: String, from: i64, to: i64, component| {
+        let service = service.clone();
+        let actor = actor.clone();
+        async move {
+            ok(service
+                .schedule_maintenance(
+                    actor,
+                    beacon_app::ScheduleMaintenance {
+                        title,
+                        message,
+                        window: window(from, to),
+                        components: vec![component],
+                        automation: None,
+                    },
+                )
+                .await)
+            .maintenance
+            .id
+        }
+    };
+    schedule(
+        format!("Database upgrade {XSS}"),
+        format!("Upgrade {XSS} [link](javascript:alert(1)) <img src=x onerror=alert(2)>"),
+        2 * 24 * 60,
+        2 * 24 * 60 + 120,
+        api.id,
+    )
+    .await;
+    schedule("Cache rotation".into(), "Rotating the cache.".into(), -1, 120, web.id).await;
+    ok(service.run_maintenance_scheduler().await);
+    let cancelled = schedule("Network work".into(), "Network work.".into(), 3 * 24 * 60, 3 * 24 * 60 + 60, web.id).await;
+    ok(service.cancel_maintenance(actor.clone(), cancelled, None, None).await);
     let mut all = markers;
+    all.push("PRIVATE-POSTMORTEM-DRAFT-7f3a");
     all.push(Box::leak(secret.expose().to_owned().into_boxed_str()));
     all.push(Box::leak(member.id.to_string().into_boxed_str()));
     // Subscribers of every kind, with markers in every field: addresses, endpoints,
@@ -348,13 +394,29 @@ async fn the_statuspage_v2_json_has_statuspage_shapes() {
     assert_eq!(resolved["incident_updates"][1]["affected_components"][0]["new_status"], "major_outage");
     assert_eq!(json("api/v2/incidents/unresolved.json")["incidents"][0]["name"], "Slow dashboard");
     assert_eq!(json("api/v2/status.json")["status"]["description"], "Minor Service Outage");
-    for path in [
-        "api/v2/scheduled-maintenances.json",
-        "api/v2/scheduled-maintenances/upcoming.json",
-        "api/v2/scheduled-maintenances/active.json",
-    ] {
-        assert_eq!(json(path)["scheduled_maintenances"], serde_json::json!([]));
-    }
+    let names = |path: &str| -> Vec<String> {
+        json(path)["scheduled_maintenances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                assert_eq!(m["impact"], "maintenance", "{path}");
+                for field in ["scheduled_for", "scheduled_until", "shortlink", "incident_updates", "components"] {
+                    assert!(m.get(field).is_some(), "maintenance field {field} missing");
+                }
+                m["name"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(names("api/v2/scheduled-maintenances/upcoming.json"), [format!("Database upgrade {XSS}")]);
+    assert_eq!(names("api/v2/scheduled-maintenances/active.json"), ["Cache rotation"]);
+    let listed = names("api/v2/scheduled-maintenances.json");
+    assert_eq!(listed.len(), 2, "a cancelled maintenance is not in Statuspage's files: {listed:?}");
+    assert_eq!(names("api/v2/summary.json").len(), 2, "the summary lists the active and upcoming ones");
+    let active = &json("api/v2/scheduled-maintenances/active.json")["scheduled_maintenances"][0];
+    assert_eq!(active["status"], "in_progress");
+    // The open incident's degradation of that component outranks its maintenance.
+    assert_eq!(active["components"][0]["status"], "degraded_performance");
 }
 
 #[tokio::test]
@@ -364,11 +426,19 @@ async fn the_feeds_parse_back_with_stable_ids_and_links() {
     let objects = render(&snap);
     for path in ["history.atom", "history.rss"] {
         let feed = feed_rs::parser::parse(&find(&objects, path).bytes[..]).unwrap_or_else(|e| panic!("{path}: {e}"));
-        assert_eq!(feed.entries.len(), 2, "{path}");
-        for (entry, record) in feed.entries.iter().zip(&snap.incidents) {
+        assert_eq!(feed.entries.len(), 5, "{path}: two incidents and three maintenances");
+        let titled = |title: &str| {
+            feed.entries.iter().find(|e| e.title.as_ref().is_some_and(|t| t.content.contains(title))).cloned()
+        };
+        for record in &snap.incidents {
+            let entry = titled(record.incident.title.as_str()).unwrap_or_else(|| panic!("{path}: no entry"));
             let link = format!("https://status.acme.test/incidents/{}.html", record.incident.id);
             assert!(entry.links.iter().any(|l| l.href == link), "{path}: {:?}", entry.links);
-            assert!(entry.title.as_ref().is_some_and(|t| t.content.contains(record.incident.title.as_str())), "{path}");
+        }
+        for record in &snap.maintenances {
+            let entry = titled(record.maintenance.title.as_str()).unwrap_or_else(|| panic!("{path}: no entry"));
+            let link = format!("https://status.acme.test/maintenances/{}.html", record.maintenance.id);
+            assert!(entry.links.iter().any(|l| l.href == link), "{path}: {:?}", entry.links);
         }
     }
 }
@@ -444,5 +514,12 @@ async fn the_statuspage_v2_files_validate_against_the_schemas() {
         let mut broken = instance.clone();
         broken["page"]["url"] = serde_json::json!("not a url");
         assert!(!validator.is_valid(&broken), "{file}: the schema accepted a broken page url");
+        if let Some(first) = instance["scheduled_maintenances"].as_array().and_then(|a| a.first()) {
+            let mut broken = instance.clone();
+            let mut wrong = first.clone();
+            wrong["status"] = serde_json::json!("cancelled");
+            broken["scheduled_maintenances"][0] = wrong;
+            assert!(!validator.is_valid(&broken), "{file}: the schema accepted a maintenance status Statuspage lacks");
+        }
     }
 }
