@@ -21,6 +21,7 @@ Run by tests/run.sh after sourcing tests/moto.sh (BEACON_TEST_MOTO_URL) with BEA
 set to the `beacon` binary (it creates the table and the first token).
 """
 
+import datetime
 import json
 import os
 import pathlib
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zoneinfo
 
 import boto3
 
@@ -233,6 +235,7 @@ def main():
             ("publish", "beacon-function-publish"),
             ("fanout", "beacon-function-fanout"),
             ("probe", "beacon-function-probe"),
+            ("scheduler", "beacon-function-scheduler"),
         ):
             ports[function] = free_port()
             log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix=f"beacon-lambda-watch-{function}-")
@@ -400,6 +403,35 @@ def main():
         response = invoke(ports["api"], "api", http_event(token, "GET", f"/api/v1/incidents/{answer['incidents'][0]}", None))
         assert json.loads(response["body"])["source"] == "webhook", response
         print("hooks: POST /api/v1/hooks/… (Alertmanager's payload) -> 202 opened, then a repeat; the API serves no hooks")
+
+        # scheduler: a maintenance entered in Berlin time (the API resolves the zone from
+        # its compiled-in database), already due, started by the schedule's event; and a
+        # weekly series whose occurrences the scheduler keeps ahead.
+        now = datetime.datetime.now(datetime.timezone.utc)
+        berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+        local = lambda t: t.astimezone(berlin).strftime("%Y-%m-%dT%H:%M:%S")
+        response = invoke(ports["api"], "api", http_event(token, "POST", "/api/v1/maintenances", {
+            "title": "Database upgrade", "message": "We upgrade the database.",
+            "starts_at": local(now - datetime.timedelta(minutes=1)),
+            "ends_at": local(now + datetime.timedelta(hours=1)), "time_zone": "Europe/Berlin",
+        }))
+        assert response["statusCode"] == 201, response
+        maintenance = json.loads(response["body"])
+        offset = berlin.utcoffset(now.replace(tzinfo=None)).total_seconds()
+        assert maintenance["window"]["start_offset_seconds"] == offset, maintenance["window"]
+        response = invoke(ports["api"], "api", http_event(token, "POST", "/api/v1/maintenance-series", {
+            "title": "Patching", "message": "Weekly patching.", "recurrence": "FREQ=WEEKLY;BYDAY=SU",
+            "first_start": local(now + datetime.timedelta(days=1)), "time_zone": "Europe/Berlin",
+            "duration_minutes": 60,
+        }))
+        assert response["statusCode"] == 201, response
+        assert len(json.loads(response["body"])["occurrences"]) == 3, response
+        outcome = invoke(ports["scheduler"], "scheduler", probe_schedule)
+        assert outcome["steps"] == [f"{maintenance['id']} Start"], outcome
+        assert invoke(ports["scheduler"], "scheduler", probe_schedule)["steps"] == [], "a step is taken once"
+        response = invoke(ports["api"], "api", http_event(token, "GET", f"/api/v1/maintenances/{maintenance['id']}", None))
+        assert json.loads(response["body"])["status"] == "in_progress", response
+        print("scheduler: schedule event -> the due maintenance started, once; a Berlin series has 3 occurrences ahead")
     except BaseException:
         for _, log in watches:
             log.seek(0)

@@ -70,6 +70,8 @@ export const NOTICE_CHANGES = [
   'incident_published',
   'component_changed',
   'monitor_state_changed',
+  'maintenance_changed',
+  'postmortem_changed',
 ];
 
 /**

@@ -265,6 +265,7 @@ async fn the_fanout_function_relays_plans_delivers_and_suppresses() {
             status_changes: vec![],
         },
         incident: None,
+        maintenance: None,
     };
 
     let (bus, relayed_url) = routed_bus(r#"{"source":["beacon.changes"],"detail-type":["incident_reported"]}"#).await;
@@ -392,6 +393,35 @@ async fn domain_events_reach_a_team_rule_and_redelivery_keeps_their_ids() {
         let update = beacon_app::PostUpdate { message: "Progress.".into(), status: Some(status), ..Default::default() };
         ok(service.post_update(member(), id, None, update).await);
     }
+    // A maintenance announced and, already due, started by the scheduler.
+    let docs = ok(service
+        .create_component(member(), beacon_app::NewComponent { name: "Docs".into(), ..Default::default() })
+        .await)
+    .id;
+    let now = jiff::Timestamp::now();
+    let when = |minutes: i64| {
+        now.checked_add(jiff::SignedDuration::from_mins(minutes))
+            .unwrap_or(now)
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    ok(service
+        .schedule_maintenance(
+            member(),
+            beacon_app::ScheduleMaintenance {
+                title: "Database upgrade".into(),
+                message: "We upgrade the database.".into(),
+                window: beacon_app::WindowInput {
+                    starts_at: when(-1),
+                    ends_at: when(60),
+                    time_zone: Some("Europe/Berlin".into()),
+                },
+                components: vec![docs],
+                automation: None,
+            },
+        )
+        .await);
+    ok(service.run_maintenance_scheduler().await);
     let entries = ok(redb.read("events-test", 1_000).await);
     let changes: Vec<Change> = entries.iter().flat_map(|e| ok(beacon_app::repo::change_from_item(&e.item))).collect();
     let expected: Vec<beacon_domain::DomainEvent> =
@@ -429,15 +459,34 @@ async fn domain_events_reach_a_team_rule_and_redelivery_keeps_their_ids() {
     assert_eq!(ids, wanted, "every event arrived once");
     let types: std::collections::BTreeSet<String> =
         first.iter().map(|d| d["type"].as_str().unwrap_or_default().to_owned()).collect();
-    for t in ["incident.created", "incident.status_changed", "incident.resolved", "component.status_changed"] {
+    for t in [
+        "incident.created",
+        "incident.status_changed",
+        "incident.resolved",
+        "component.status_changed",
+        "maintenance.scheduled",
+        "maintenance.started",
+    ] {
         assert!(types.contains(t), "{t} missing from {types:?}");
     }
     let resolved = first.iter().find(|d| d["type"] == "incident.resolved").cloned().unwrap_or_default();
     assert_eq!(resolved["incident"]["previous_status"], "identified");
     assert_eq!(resolved["incident"]["title"], "Checkout errors");
+    let started = first.iter().find(|d| d["type"] == "maintenance.started").cloned().unwrap_or_default();
+    assert_eq!(started["maintenance"]["status"], "in_progress");
+    assert_eq!(started["maintenance"]["time_zone"], "Europe/Berlin");
+    let moved = first
+        .iter()
+        .find(|d| d["type"] == "component.status_changed" && d["component"]["to"] == "under_maintenance")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(moved["component"]["maintenance_id"], started["maintenance"]["id"]);
     // The schema is not vacuous.
     let mut broken = resolved.clone();
     broken["incident"]["status"] = serde_json::json!("fixed");
+    assert!(!validator.is_valid(&broken));
+    let mut broken = started.clone();
+    broken["maintenance"]["status"] = serde_json::json!("postponed");
     assert!(!validator.is_valid(&broken));
 
     // The stream redelivers the batch: the same events again, under the same ids.

@@ -27,6 +27,7 @@ fn change(kind: ChangeKind) -> Change {
         actor: Actor::System,
         kind,
         incident: None,
+        maintenance: None,
     }
 }
 

@@ -120,7 +120,10 @@ async fn fixture() -> (Service, tempfile::TempDir, Vec<&'static str>) {
     // cancelled (on the page and in history, not in Statuspage's files).
     let now = jiff::Timestamp::now();
     let at = |minutes: i64| {
-        now.checked_add(jiff::SignedDuration::from_mins(minutes)).unwrap_or(now).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+        now.checked_add(jiff::SignedDuration::from_mins(minutes))
+            .unwrap_or(now)
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
     };
     let window = |from: i64, to: i64| beacon_app::WindowInput {
         starts_at: at(from),
@@ -157,7 +160,8 @@ async fn fixture() -> (Service, tempfile::TempDir, Vec<&'static str>) {
     .await;
     schedule("Cache rotation".into(), "Rotating the cache.".into(), -1, 120, web.id).await;
     ok(service.run_maintenance_scheduler().await);
-    let cancelled = schedule("Network work".into(), "Network work.".into(), 3 * 24 * 60, 3 * 24 * 60 + 60, web.id).await;
+    let cancelled =
+        schedule("Network work".into(), "Network work.".into(), 3 * 24 * 60, 3 * 24 * 60 + 60, web.id).await;
     ok(service.cancel_maintenance(actor.clone(), cancelled, None, None).await);
     let mut all = markers;
     all.push("PRIVATE-POSTMORTEM-DRAFT-7f3a");

@@ -493,7 +493,9 @@ impl Service {
             components,
             status_changes,
         };
-        self.record_change(&mut writes, at, actor, kind)?;
+        let mut change = self.change(at, actor, kind);
+        change.maintenance = Some(beacon_domain::MaintenanceFacts::from(after));
+        self.record(&mut writes, &change)?;
         Ok(writes)
     }
 

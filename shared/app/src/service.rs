@@ -55,7 +55,16 @@ impl Service {
     }
 
     pub(crate) fn change(&self, at: Timestamp, actor: &Actor, kind: ChangeKind) -> Change {
-        Change { id: ChangeId::new(self.new_id(at)), at, actor: actor.clone(), kind, incident: None }
+        Change { id: ChangeId::new(self.new_id(at)), at, actor: actor.clone(), kind, incident: None, maintenance: None }
+    }
+
+    /// Adds a change built by the caller (with its facts) and its audit entry.
+    pub(crate) fn record(&self, writes: &mut Vec<Write>, change: &Change) -> AppResult<()> {
+        writes.push(repo::change_write(change)?);
+        if !change.kind.is_incident_change() {
+            writes.push(repo::audit_write(change)?);
+        }
+        Ok(())
     }
 
     /// Adds the change record (and, for changes outside incidents, the audit entry) to

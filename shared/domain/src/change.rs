@@ -24,6 +24,36 @@ pub struct Change {
     /// carry it, so a consumer never reads a later state than the event describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<IncidentFacts>,
+    /// The maintenance as this change left it, on maintenance changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceFacts>,
+}
+
+/// A maintenance's headline state, as one change left it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceFacts {
+    pub title: String,
+    pub status: crate::maintenance::MaintenanceStatus,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub starts_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub ends_at: Timestamp,
+    pub time_zone: String,
+    pub components: Vec<ComponentId>,
+}
+
+impl From<&crate::maintenance::Maintenance> for MaintenanceFacts {
+    fn from(m: &crate::maintenance::Maintenance) -> Self {
+        Self {
+            title: m.title.to_string(),
+            status: m.status,
+            starts_at: m.window.starts_at,
+            ends_at: m.window.ends_at,
+            time_zone: m.window.time_zone.clone(),
+            components: m.components.clone(),
+        }
+    }
 }
 
 /// An incident's headline state, as one change left it.

@@ -5,9 +5,9 @@
 //! gives zero or more events, each with an id derived from the change's stable id, so
 //! a change delivered twice yields the same events twice, never new ones.
 
-use crate::change::{Change, ChangeKind, IncidentFacts};
+use crate::change::{Change, ChangeKind, IncidentFacts, MaintenanceEvent, MaintenanceFacts};
 use crate::component::ComponentStatus;
-use crate::ids::{ChangeId, ComponentId, IncidentId, MonitorId, UpdateId};
+use crate::ids::{ChangeId, ComponentId, IncidentId, MaintenanceId, MonitorId, UpdateId};
 use crate::monitor::{CheckOutcome, Finding};
 use crate::timeline::Actor;
 use jiff::Timestamp;
@@ -37,6 +37,19 @@ pub enum EventType {
     ComponentStatusChanged,
     #[serde(rename = "monitor.state_changed")]
     MonitorStateChanged,
+    #[serde(rename = "maintenance.scheduled")]
+    MaintenanceScheduled,
+    /// A public update without a move of the window or the status, or an edit.
+    #[serde(rename = "maintenance.updated")]
+    MaintenanceUpdated,
+    #[serde(rename = "maintenance.rescheduled")]
+    MaintenanceRescheduled,
+    #[serde(rename = "maintenance.cancelled")]
+    MaintenanceCancelled,
+    #[serde(rename = "maintenance.started")]
+    MaintenanceStarted,
+    #[serde(rename = "maintenance.completed")]
+    MaintenanceCompleted,
 }
 
 impl EventType {
@@ -51,6 +64,12 @@ impl EventType {
             Self::IncidentPublished => "incident.published",
             Self::ComponentStatusChanged => "component.status_changed",
             Self::MonitorStateChanged => "monitor.state_changed",
+            Self::MaintenanceScheduled => "maintenance.scheduled",
+            Self::MaintenanceUpdated => "maintenance.updated",
+            Self::MaintenanceRescheduled => "maintenance.rescheduled",
+            Self::MaintenanceCancelled => "maintenance.cancelled",
+            Self::MaintenanceStarted => "maintenance.started",
+            Self::MaintenanceCompleted => "maintenance.completed",
         }
     }
 }
@@ -76,6 +95,19 @@ pub struct EventComponent {
     /// The incident that moved it, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident_id: Option<IncidentId>,
+    /// The maintenance that moved it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_id: Option<MaintenanceId>,
+}
+
+/// The maintenance an event is about, as the change left it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMaintenance {
+    pub id: MaintenanceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_id: Option<UpdateId>,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<MaintenanceFacts>,
 }
 
 /// A monitor whose confirmed state moved.
@@ -106,6 +138,8 @@ pub struct DomainEvent {
     pub component: Option<EventComponent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<EventMonitor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<EventMaintenance>,
 }
 
 impl DomainEvent {
@@ -120,6 +154,7 @@ impl DomainEvent {
             incident: None,
             component: None,
             monitor: None,
+            maintenance: None,
         }
     }
 
@@ -164,11 +199,36 @@ impl DomainEvent {
                 Some(EventMonitor { id: *monitor_id, finding: *finding, outcome: *outcome, incident_id: *incident_id });
             events.push(event);
         }
+        let mut maintenance_id = None;
+        if let ChangeKind::MaintenanceChanged { maintenance_id: id, event, update_id, .. } = &change.kind {
+            maintenance_id = Some(*id);
+            let event_type = match event {
+                MaintenanceEvent::Scheduled => Some(EventType::MaintenanceScheduled),
+                MaintenanceEvent::Updated | MaintenanceEvent::Edited => Some(EventType::MaintenanceUpdated),
+                MaintenanceEvent::Rescheduled => Some(EventType::MaintenanceRescheduled),
+                MaintenanceEvent::Cancelled => Some(EventType::MaintenanceCancelled),
+                MaintenanceEvent::Started => Some(EventType::MaintenanceStarted),
+                MaintenanceEvent::Completed => Some(EventType::MaintenanceCompleted),
+                // Reminders are notifications, not changes of the maintenance.
+                MaintenanceEvent::SubscribersReminded | MaintenanceEvent::TeamReminded => None,
+            };
+            if let Some(event_type) = event_type {
+                let mut event = Self::of(change, change.id.to_string(), event_type);
+                event.maintenance =
+                    Some(EventMaintenance { id: *id, update_id: *update_id, facts: change.maintenance.clone() });
+                events.push(event);
+            }
+        }
         for moved in change.kind.status_changes() {
             let mut event =
                 Self::of(change, format!("{}/{}", change.id, moved.component_id), EventType::ComponentStatusChanged);
-            event.component =
-                Some(EventComponent { id: moved.component_id, from: moved.from, to: moved.to, incident_id });
+            event.component = Some(EventComponent {
+                id: moved.component_id,
+                from: moved.from,
+                to: moved.to,
+                incident_id,
+                maintenance_id,
+            });
             events.push(event);
         }
         events
@@ -189,6 +249,7 @@ mod tests {
             actor: Actor::System,
             kind,
             incident: facts,
+            maintenance: None,
         }
     }
 
@@ -205,6 +266,46 @@ mod tests {
                 status: ComponentStatus::PartialOutage,
             }],
         }
+    }
+
+    #[test]
+    fn a_maintenance_gives_its_own_event_then_its_components_but_reminders_give_none() {
+        let id = MaintenanceId::new(Ulid::from_parts(1, 9));
+        let component = ComponentId::new(Ulid::from_parts(1, 3));
+        let kind = |event| ChangeKind::MaintenanceChanged {
+            maintenance_id: id,
+            event,
+            update_id: Some(UpdateId::new(Ulid::from_parts(1, 4))),
+            components: vec![component],
+            status_changes: vec![StatusChange {
+                component_id: component,
+                from: ComponentStatus::Operational,
+                to: ComponentStatus::UnderMaintenance,
+            }],
+        };
+        let mut started = change(kind(MaintenanceEvent::Started), None);
+        started.maintenance = Some(MaintenanceFacts {
+            title: "Upgrade".into(),
+            status: crate::maintenance::MaintenanceStatus::InProgress,
+            starts_at: Timestamp::UNIX_EPOCH,
+            ends_at: Timestamp::UNIX_EPOCH,
+            time_zone: "Europe/Berlin".into(),
+            components: vec![component],
+        });
+        let events = DomainEvent::from_change(&started);
+        let types: Vec<_> = events.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [EventType::MaintenanceStarted, EventType::ComponentStatusChanged]);
+        assert_eq!(events[0].maintenance.as_ref().map(|m| m.id), Some(id));
+        assert_eq!(events[1].component.as_ref().and_then(|c| c.maintenance_id), Some(id));
+        assert_eq!(events[1].component.as_ref().and_then(|c| c.incident_id), None);
+        let json = serde_json::to_value(&events[0]).unwrap_or_default();
+        assert_eq!(
+            (json["type"].as_str(), json["maintenance"]["status"].as_str()),
+            (Some("maintenance.started"), Some("in_progress"))
+        );
+        let reminded = change(kind(MaintenanceEvent::TeamReminded), None);
+        let types: Vec<_> = DomainEvent::from_change(&reminded).iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [EventType::ComponentStatusChanged], "a reminder is no event of its own");
     }
 
     #[test]

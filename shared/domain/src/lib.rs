@@ -24,10 +24,12 @@ mod text;
 mod timeline;
 
 pub use alert::{AlertEvent, AlertOn, AlertRule, MAX_RULE_MONITORS};
-pub use change::{Change, ChangeKind, IncidentFacts, MaintenanceEvent, StatusChange};
+pub use change::{Change, ChangeKind, IncidentFacts, MaintenanceEvent, MaintenanceFacts, StatusChange};
 pub use component::{Component, ComponentGroup, ComponentStatus, effective_status};
 pub use error::{DomainError, FieldError};
-pub use event::{DomainEvent, EVENT_SCHEMA_VERSION, EventComponent, EventIncident, EventMonitor, EventType};
+pub use event::{
+    DomainEvent, EVENT_SCHEMA_VERSION, EventComponent, EventIncident, EventMaintenance, EventMonitor, EventType,
+};
 pub use ids::{
     AlertRuleId, ChangeId, CommentId, ComponentId, EventId, GroupId, IncidentId, IntegrationId, MaintenanceId,
     MemberId, MonitorId, NoticeId, SubscriberId, TemplateId, TokenId, UpdateId,

@@ -50,6 +50,7 @@ fn reported(detail: &beacon_app::IncidentDetail) -> Change {
             status_changes: vec![],
         },
         incident: None,
+        maintenance: None,
     }
 }
 

@@ -264,6 +264,7 @@ async fn a_published_postmortem_tells_subscribers_and_a_backfilled_incident_tell
         actor: beacon_domain::Actor::System,
         kind: ChangeKind::PostmortemChanged { incident_id: id, published: true, notify: true },
         incident: None,
+        maintenance: None,
     };
     ok(planner.plan_change(&change).await);
     for job in due_jobs(&w).await {
@@ -310,6 +311,7 @@ async fn a_published_postmortem_tells_subscribers_and_a_backfilled_incident_tell
         actor: beacon_domain::Actor::System,
         kind: ChangeKind::IncidentBackfilled { incident_id: backfilled.incident.id, components: vec![w.web.id] },
         incident: None,
+        maintenance: None,
     };
     let planned = ok(planner.plan_change(&change).await);
     assert_eq!((planned.recipients, planned.jobs), (0, 0));
