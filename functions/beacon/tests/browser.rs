@@ -94,11 +94,44 @@ async fn the_page_renders_without_console_messages_and_payloads_never_run() {
     .json()
     .await
     .unwrap_or_default();
+    let soon = |hours: i64| {
+        jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_hours(hours))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let maintenance: serde_json::Value = post(
+        "/api/v1/maintenances",
+        serde_json::json!({
+            "title": format!("Upgrade {PAYLOAD}"),
+            "message": format!("Planned. {PAYLOAD}"),
+            "starts_at": soon(48), "ends_at": soon(50), "time_zone": "Europe/Berlin",
+            "components": [component["id"]],
+        }),
+    )
+    .await
+    .and_then(|r| r.error_for_status())
+    .unwrap_or_else(|e| panic!("{e}"))
+    .json()
+    .await
+    .unwrap_or_default();
     let incident_page = format!("{}/incidents/{}.html", running.base, incident["id"].as_str().unwrap_or_default());
+    let maintenance_page =
+        format!("{}/maintenances/{}.html", running.base, maintenance["id"].as_str().unwrap_or_default());
     published(&client, &incident_page).await;
-    for url in [format!("{}/", running.base), incident_page, format!("{}/history/index.html", running.base)] {
+    published(&client, &maintenance_page).await;
+    for url in [
+        format!("{}/", running.base),
+        incident_page,
+        maintenance_page.clone(),
+        format!("{}/history/index.html", running.base),
+    ] {
         let (dom, log) = load(&url);
         assert!(dom.contains("Acme"), "{url} did not render: {dom}");
+        if url == maintenance_page || url.ends_with('/') {
+            assert!(dom.contains("Europe/Berlin"), "{url}: the window in its own zone: {dom}");
+        }
         assert!(!dom.contains("data-pwned=\""), "a payload ran on {url}");
         let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
         assert!(console.is_empty(), "console messages on {url}: {console:?}");

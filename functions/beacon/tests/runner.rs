@@ -31,6 +31,8 @@ async fn the_runner_serves_health_and_seeds_the_sample_page_once() {
     assert_eq!(incidents.items.len(), 2, "two resolved sample incidents");
     let open = store.query(Query::partition("OPEN")).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(open.items.is_empty());
+    let maintenances = store.query(Query::partition("MAINTENANCES")).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(maintenances.items.len(), 1, "one maintenance announced for next week");
 }
 
 #[tokio::test]

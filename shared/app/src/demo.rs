@@ -10,7 +10,8 @@ use beacon_domain::{Actor, AffectedComponent, ComponentStatus, Impact, IncidentS
 use jiff::SignedDuration;
 use std::sync::Arc;
 
-/// Seeds groups, components, a template and a resolved incident from three days ago,
+/// Seeds groups, components, a template, a resolved incident from three days ago and a
+/// maintenance announced for next week,
 /// unless the store already has components. Returns whether it seeded.
 pub async fn seed_demo(service: &Service) -> AppResult<bool> {
     if !service.components().await?.is_empty() {
@@ -134,5 +135,30 @@ pub async fn seed_demo(service: &Service) -> AppResult<bool> {
         )
         .await?;
     }
+
+    // A maintenance announced for next week, at 02:00 in Berlin.
+    clock.set(now);
+    let start = now
+        .checked_add(SignedDuration::from_hours(24 * 7))
+        .unwrap_or(now)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_datetime(jiff::civil::time(2, 0, 0, 0));
+    let end = start.checked_add(SignedDuration::from_hours(2)).unwrap_or(start);
+    past.schedule_maintenance(
+        actor,
+        crate::maintenances::ScheduleMaintenance {
+            title: "Database upgrade".into(),
+            message: "We are upgrading the primary database. The API may refuse writes for a few minutes.".into(),
+            window: crate::maintenances::WindowInput {
+                starts_at: start.to_string(),
+                ends_at: end.to_string(),
+                time_zone: Some("Europe/Berlin".into()),
+            },
+            components: vec![ids[0]],
+            automation: None,
+        },
+    )
+    .await?;
     Ok(true)
 }
