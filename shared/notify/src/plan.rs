@@ -216,44 +216,6 @@ impl Planner {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    /// The bus rule in front of the planner on AWS passes exactly the kinds planned here.
-    #[test]
-    fn the_cdk_rule_passes_every_kind_of_change_that_carries_news() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/lib/beacon-stack.ts");
-        let source = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let start = source.find("export const NOTICE_CHANGES = [").unwrap_or_else(|| panic!("no NOTICE_CHANGES"));
-        let list = &source[start..];
-        let list = &list[..list.find("];").unwrap_or(list.len())];
-        let listed: Vec<&str> = list.split('\'').skip(1).step_by(2).collect();
-        assert_eq!(listed, super::PLANNED_CHANGES);
-    }
-
-    /// Every kind that builds a notice is planned: a change of each kind named here is
-    /// what `notice::build_all` and `alert::build` act on.
-    #[test]
-    fn the_planned_kinds_are_the_wire_names_of_change_kinds() {
-        use beacon_domain::{ChangeKind, ComponentId, IncidentId, MaintenanceEvent, MaintenanceId, UpdateId};
-        let id = ulid::Ulid::nil();
-        let kinds = [
-            ChangeKind::MaintenanceChanged {
-                maintenance_id: MaintenanceId::new(id),
-                event: MaintenanceEvent::Scheduled,
-                update_id: Some(UpdateId::new(id)),
-                components: vec![ComponentId::new(id)],
-                status_changes: vec![],
-            },
-            ChangeKind::PostmortemChanged { incident_id: IncidentId::new(id), published: true, notify: true },
-        ];
-        for kind in kinds {
-            let wire = serde_json::to_value(&kind).unwrap_or_default();
-            let name = wire["kind"].as_str().unwrap_or_default().to_owned();
-            assert!(super::PLANNED_CHANGES.contains(&name.as_str()), "{name}");
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl ChangeHandler for Planner {
     async fn handle(&self, change: &Change) -> Result<(), HandlerError> {
@@ -342,5 +304,43 @@ impl<'a> Merge<'a> {
             }
         }
         Ok(Some((least, events, channel)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The bus rule in front of the planner on AWS passes exactly the kinds planned here.
+    #[test]
+    fn the_cdk_rule_passes_every_kind_of_change_that_carries_news() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/lib/beacon-stack.ts");
+        let source = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let start = source.find("export const NOTICE_CHANGES = [").unwrap_or_else(|| panic!("no NOTICE_CHANGES"));
+        let list = &source[start..];
+        let list = &list[..list.find("];").unwrap_or(list.len())];
+        let listed: Vec<&str> = list.split('\'').skip(1).step_by(2).collect();
+        assert_eq!(listed, super::PLANNED_CHANGES);
+    }
+
+    /// Every kind that builds a notice is planned: a change of each kind named here is
+    /// what `notice::build_all` and `alert::build` act on.
+    #[test]
+    fn the_planned_kinds_are_the_wire_names_of_change_kinds() {
+        use beacon_domain::{ChangeKind, ComponentId, IncidentId, MaintenanceEvent, MaintenanceId, UpdateId};
+        let id = ulid::Ulid::nil();
+        let kinds = [
+            ChangeKind::MaintenanceChanged {
+                maintenance_id: MaintenanceId::new(id),
+                event: MaintenanceEvent::Scheduled,
+                update_id: Some(UpdateId::new(id)),
+                components: vec![ComponentId::new(id)],
+                status_changes: vec![],
+            },
+            ChangeKind::PostmortemChanged { incident_id: IncidentId::new(id), published: true, notify: true },
+        ];
+        for kind in kinds {
+            let wire = serde_json::to_value(&kind).unwrap_or_default();
+            let name = wire["kind"].as_str().unwrap_or_default().to_owned();
+            assert!(super::PLANNED_CHANGES.contains(&name.as_str()), "{name}");
+        }
     }
 }
