@@ -115,6 +115,20 @@ pub enum Command {
     },
     /// Print the OpenAPI document of the API.
     Openapi,
+    /// Print a one-time link that signs a member in to the console (valid 15 minutes),
+    /// creating the member if none has the address: a fresh install's first owner needs
+    /// no mail set up. The link is printed alone on the last line of standard output.
+    SignInLink {
+        /// The member's address.
+        #[arg(long)]
+        email: String,
+        /// The member's name, when the member is created.
+        #[arg(long, default_value = "Owner")]
+        name: String,
+        /// The member's role, when the member is created.
+        #[arg(long, value_parser = parse_role, default_value = "owner")]
+        role: Role,
+    },
 }
 
 #[derive(Debug, Subcommand)]

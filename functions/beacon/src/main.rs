@@ -31,6 +31,24 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Some(Command::SignInLink { email, name, role }) => {
+            let service = open(&cli).await?;
+            let member = match service.member_by_email(email).await? {
+                Some(member) => member,
+                None => service
+                    .create_member(Actor::System, NewMember { name: name.clone(), email: email.clone(), role: *role })
+                    .await
+                    .context("creating the member")?,
+            };
+            let secret = service.issue_sign_in(member.id).await.context("issuing the link")?;
+            let page = cli.page_config(cli.listen);
+            eprintln!(
+                "a sign-in link for {} <{}> ({}), valid once for 15 minutes:",
+                member.name, member.email, member.role
+            );
+            println!("{}/admin/sign-in/{}", page.url, secret.expose());
+            Ok(())
+        }
         None | Some(Command::Serve) => serve(cli).await,
     }
 }
@@ -257,11 +275,16 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(region = %cli.probe_region, "monitors are checked in this process");
         tokio::spawn(prober.run(PROBE_POLL, stopped.clone()));
     }
-    let state = ApiState::new(service)
+    let mut state = ApiState::new(service)
         .with_subscriptions(beacon_api::Subscriptions { mail, messages })
         .allowing_plain_http(cli.dev_webhooks)
         .with_probe_regions(vec![cli.probe_region.clone()])
         .with_sns(Arc::new(beacon_api::integrations::HttpSnsFetch::new(false).map_err(anyhow::Error::msg)?));
+    // Plain HTTP on loopback: a `Secure` cookie would never be sent back. Anywhere else
+    // the runner is expected behind TLS.
+    if address.ip().is_loopback() && cli.public_url.as_deref().is_none_or(|u| u.starts_with("http://")) {
+        state = state.with_insecure_console_cookies();
+    }
     let app = router(state)
         .fallback_service(
             tower_http::services::ServeDir::new(&site_dir)

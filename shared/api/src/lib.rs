@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 mod alerts;
+pub mod console;
 mod dto;
 mod extract;
 mod idempotent;
@@ -52,11 +53,20 @@ pub struct ApiState {
     pub probe_regions: Vec<String>,
     /// Where SNS integrations fetch signing certificates (absent: SNS hooks answer 503).
     pub sns: Option<std::sync::Arc<dyn integrations::SnsFetch>>,
+    /// The console's session cookie is `Secure` (off only for plain HTTP on loopback).
+    pub console_secure_cookies: bool,
 }
 
 impl ApiState {
     pub fn new(service: Service) -> Self {
-        Self { service, subscriptions: None, allow_plain_http: false, probe_regions: Vec::new(), sns: None }
+        Self {
+            service,
+            subscriptions: None,
+            allow_plain_http: false,
+            probe_regions: Vec::new(),
+            sns: None,
+            console_secure_cookies: true,
+        }
     }
 
     pub fn with_subscriptions(mut self, subscriptions: Subscriptions) -> Self {
@@ -71,6 +81,12 @@ impl ApiState {
 
     pub fn with_sns(mut self, sns: std::sync::Arc<dyn integrations::SnsFetch>) -> Self {
         self.sns = Some(sns);
+        self
+    }
+
+    /// Plain HTTP on loopback (the local runner): the session cookie cannot be `Secure`.
+    pub fn with_insecure_console_cookies(mut self) -> Self {
+        self.console_secure_cookies = false;
         self
     }
 
@@ -228,7 +244,7 @@ pub fn hooks_router(state: ApiState) -> Router {
 fn api_part() -> Router<ApiState> {
     let doc = std::sync::Arc::new(openapi());
     let (api, _) = api_routes().split_for_parts();
-    api.merge(public_routes()).route("/healthz", get(healthz)).route(
+    api.merge(public_routes()).merge(console::routes()).route("/healthz", get(healthz)).route(
         "/api/openapi.json",
         get(move || {
             let doc = doc.clone();
@@ -257,7 +273,7 @@ fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
 /// A path as logs may keep it: hook and heartbeat URLs end in their only credential,
 /// which is cut off.
 fn loggable_path(path: &str) -> String {
-    for prefix in ["/api/v1/hooks/", "/api/v1/heartbeats/"] {
+    for prefix in ["/api/v1/hooks/", "/api/v1/heartbeats/", "/admin/sign-in/"] {
         if path.starts_with(prefix) {
             return format!("{prefix}…");
         }

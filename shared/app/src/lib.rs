@@ -20,6 +20,7 @@ mod members;
 pub mod monitors;
 pub mod repo;
 mod service;
+pub mod sessions;
 pub mod subscribers;
 mod templates;
 mod tokens;
@@ -44,6 +45,7 @@ pub use members::{MemberPatch, NewMember};
 pub use monitors::{CreatedMonitor, DailyStats, DueCheck, MonitorPatch, MonitorSettings, Recorded};
 pub use repo::{IncidentSummary, Listing, OpenMarker};
 pub use service::Service;
+pub use sessions::{Secret, Session, SignInRequest, SignedIn};
 pub use subscribers::{
     CreatedSubscriber, NewSubscriber, RateLimited, SubscribeOutcome, SubscriberFilter, SubscriberToken,
 };

@@ -1,6 +1,7 @@
 //! The public status page, rendered from one snapshot of the state.
 
 pub mod chart;
+pub mod console;
 pub mod forms;
 pub mod markdown;
 mod render;

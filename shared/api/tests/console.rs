@@ -1,0 +1,271 @@
+//! The console through the router, as a browser without scripts uses it: sign in by a
+//! link from the outbox, the same answer for strangers, single-use links, CSRF tokens on
+//! every form, roles enforced as the API enforces them, a concurrent change reported
+//! rather than overwritten, expired sessions and sign-out.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use beacon_api::{ApiState, Subscriptions, router};
+use beacon_app::{ManualClock, NewMember, ReportIncident, Service};
+use beacon_domain::{Actor, IncidentStatus, Role};
+use beacon_notify::{MessageConfig, OutboxMailer};
+use beacon_site::PageConfig;
+use beacon_store_redb::RedbStore;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct World {
+    app: axum::Router,
+    service: Service,
+    clock: Arc<ManualClock>,
+    outbox: OutboxMailer,
+    _dir: tempfile::TempDir,
+}
+
+fn world() -> World {
+    let dir = ok(tempfile::tempdir());
+    let store = Arc::new(ok(RedbStore::open(dir.path())));
+    let clock = Arc::new(ManualClock::new(jiff::Timestamp::now()));
+    let service = Service::new(store, clock.clone());
+    let outbox = OutboxMailer::new(dir.path().join("outbox"));
+    let messages = MessageConfig {
+        page: PageConfig {
+            id: "t".into(),
+            name: "Acme".into(),
+            url: "https://status.acme.test".into(),
+            time_zone: "Etc/UTC".into(),
+            logo_url: None,
+            links: vec![],
+            subscribe_url: None,
+        },
+        api_url: "https://status.acme.test".into(),
+        from: ok("Acme <status@acme.test>".parse()),
+    };
+    let state =
+        ApiState::new(service.clone()).with_subscriptions(Subscriptions { mail: Arc::new(outbox.clone()), messages });
+    World { app: router(state), service, clock, outbox, _dir: dir }
+}
+
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    cookie: Option<String>,
+    body: String,
+}
+
+async fn send(w: &World, request: Request<Body>) -> Answer {
+    let response = ok(w.app.clone().oneshot(request).await);
+    let header_of = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (status, location, cookie) = (response.status(), header_of(header::LOCATION), header_of(header::SET_COOKIE));
+    let body = String::from_utf8_lossy(&ok(response.into_body().collect().await).to_bytes()).into_owned();
+    Answer { status, location, cookie, body }
+}
+
+async fn get(w: &World, path: &str, cookie: Option<&str>) -> Answer {
+    let mut request = Request::get(path);
+    if let Some(c) = cookie {
+        request = request.header(header::COOKIE, c);
+    }
+    send(w, ok(request.body(Body::empty()))).await
+}
+
+async fn post(w: &World, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
+    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        request = request.header(header::COOKIE, c);
+    }
+    send(w, ok(request.body(Body::from(body)))).await
+}
+
+/// The one mail in the outbox that reached `to`, as text.
+fn mails_to(w: &World, to: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(w.outbox.dir()) else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| String::from_utf8_lossy(&ok(std::fs::read(e.path()))).replace("=\r\n", "").replace("=3D", "="))
+        .filter(|text| text.contains(&format!("To: {to}")) || text.contains(&format!("<{to}>")))
+        .collect()
+}
+
+/// Signs a member in through the mailed link; the session cookie.
+async fn sign_in(w: &World, address: &str) -> String {
+    let before = mails_to(w, address).len();
+    let asked = post(w, "/admin/sign-in", None, &[("email", address)]).await;
+    assert_eq!(asked.status, StatusCode::OK);
+    let mails = mails_to(w, address);
+    assert_eq!(mails.len(), before + 1, "one sign-in mail");
+    let mail = mails.iter().find(|m| m.contains("/admin/sign-in/")).cloned().unwrap_or_default();
+    let start = mail.find("https://status.acme.test/admin/sign-in/").unwrap_or_else(|| panic!("no link in {mail}"));
+    let link: String =
+        mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_:/.".contains(*c)).collect();
+    let path = link.trim_start_matches("https://status.acme.test");
+    // Opening the link signs nobody in (mail scanners open links): a button does.
+    let page = get(w, path, None).await;
+    assert!(page.body.contains("<form method=\"post\""), "{}", page.body);
+    let used = post(w, path, None, &[]).await;
+    assert_eq!((used.status, used.location.as_deref()), (StatusCode::SEE_OTHER, Some("/admin")));
+    let cookie = used.cookie.unwrap_or_else(|| panic!("no session cookie"));
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("Path=/admin"), "{cookie}");
+    // A link works once.
+    assert_eq!(post(w, path, None, &[]).await.status, StatusCode::UNAUTHORIZED);
+    cookie.split(';').next().unwrap_or_default().to_owned()
+}
+
+fn csrf_of(page: &str) -> String {
+    let start = page.find("name=\"csrf\" value=\"").unwrap_or_else(|| panic!("no csrf field in {page}")) + 19;
+    page[start..].chars().take_while(|c| *c != '"').collect()
+}
+
+async fn member(w: &World, name: &str, role: Role) {
+    ok(w.service
+        .create_member(
+            Actor::System,
+            NewMember { name: name.into(), email: format!("{}@acme.test", name.to_lowercase()), role },
+        )
+        .await);
+}
+
+#[tokio::test]
+async fn signing_in_answers_strangers_alike_and_links_work_once() {
+    let w = world();
+    member(&w, "Ada", Role::Responder).await;
+    let stranger = post(&w, "/admin/sign-in", None, &[("email", "nobody@acme.test")]).await;
+    let known = post(&w, "/admin/sign-in", None, &[("email", "ada@acme.test")]).await;
+    assert_eq!((stranger.status, &stranger.body), (known.status, &known.body), "the same answer either way");
+    assert!(mails_to(&w, "nobody@acme.test").is_empty());
+    // Without a session every page leads to the sign-in form.
+    let page = get(&w, "/admin", None).await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/admin/sign-in")));
+    let cookie = sign_in(&w, "ada@acme.test").await;
+    let overview = get(&w, "/admin", Some(&cookie)).await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert!(overview.body.contains("Ada (responder)"), "{}", overview.body);
+    // Five links an hour per address; the sixth request is answered alike but mails nothing.
+    for _ in 0..5 {
+        post(&w, "/admin/sign-in", None, &[("email", "ada@acme.test")]).await;
+    }
+    let count = mails_to(&w, "ada@acme.test").len();
+    assert_eq!(count, 5, "the hour's allowance, counting the two already sent");
+    // A link older than 15 minutes is refused.
+    post(&w, "/admin/sign-in", None, &[("email", "nobody@acme.test")]).await;
+    let secret = ok(w
+        .service
+        .issue_sign_in(ok(w.service.member_by_email("ada@acme.test").await).unwrap_or_else(|| panic!("ada")).id)
+        .await);
+    w.clock.advance(jiff::SignedDuration::from_mins(16));
+    let late = post(&w, &format!("/admin/sign-in/{}", secret.expose()), None, &[]).await;
+    assert_eq!(late.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn forms_need_their_csrf_token_and_the_role_and_sessions_end() {
+    let w = world();
+    member(&w, "Ada", Role::Responder).await;
+    member(&w, "Vic", Role::Viewer).await;
+    let ada = sign_in(&w, "ada@acme.test").await;
+    let vic = sign_in(&w, "vic@acme.test").await;
+    let form = get(&w, "/admin/incidents/new", Some(&ada)).await;
+    let csrf = csrf_of(&form.body);
+    let report =
+        [("title", "Checkout errors"), ("impact", "major"), ("status", "investigating"), ("message", "Looking.")];
+
+    // Without the token, or with another session's: refused, nothing stored.
+    let bare = post(&w, "/admin/incidents", Some(&ada), &report).await;
+    assert_eq!(bare.status, StatusCode::FORBIDDEN);
+    let vic_csrf = csrf_of(&get(&w, "/admin", Some(&vic)).await.body);
+    let mut crossed = report.to_vec();
+    crossed.push(("csrf", &vic_csrf));
+    assert_eq!(post(&w, "/admin/incidents", Some(&ada), &crossed).await.status, StatusCode::FORBIDDEN);
+    assert!(ok(w.service.open_incidents().await).is_empty());
+
+    // A viewer sees no responder forms and is refused if it posts one anyway.
+    let viewer_form = get(&w, "/admin/incidents/new", Some(&vic)).await;
+    assert_eq!(viewer_form.status, StatusCode::FORBIDDEN);
+    let mut as_viewer = report.to_vec();
+    as_viewer.push(("csrf", &vic_csrf));
+    assert_eq!(post(&w, "/admin/incidents", Some(&vic), &as_viewer).await.status, StatusCode::FORBIDDEN);
+    assert!(ok(w.service.open_incidents().await).is_empty());
+
+    let mut good = report.to_vec();
+    good.push(("csrf", &csrf));
+    let created = post(&w, "/admin/incidents", Some(&ada), &good).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    let location = created.location.unwrap_or_default();
+    let page = get(&w, &location, Some(&vic)).await;
+    assert!(page.body.contains("Checkout errors") && !page.body.contains("Post update"), "a viewer reads only");
+
+    // Sign-out ends the session for good; an expired session is refused too.
+    let signed_out = post(&w, "/admin/sign-out", Some(&ada), &[("csrf", &csrf)]).await;
+    assert_eq!(signed_out.status, StatusCode::OK);
+    assert!(signed_out.cookie.is_some_and(|c| c.contains("Max-Age=0")));
+    assert_eq!(get(&w, "/admin", Some(&ada)).await.status, StatusCode::UNAUTHORIZED);
+    w.clock.advance(jiff::SignedDuration::from_hours(13));
+    assert_eq!(get(&w, "/admin", Some(&vic)).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_concurrent_change_is_reported_and_nothing_is_overwritten() {
+    let w = world();
+    member(&w, "Ada", Role::Responder).await;
+    let ada = sign_in(&w, "ada@acme.test").await;
+    let detail = ok(w
+        .service
+        .report_incident(
+            Actor::System,
+            ReportIncident {
+                title: Some("Slow search".into()),
+                message: Some("Looking.".into()),
+                ..Default::default()
+            },
+        )
+        .await);
+    let id = detail.incident.id;
+    let path = format!("/admin/incidents/{id}");
+    let page = get(&w, &path, Some(&ada)).await;
+    let csrf = csrf_of(&page.body);
+    let version = detail.incident.version.to_string();
+    // Someone else posts first.
+    ok(w.service
+        .post_update(
+            Actor::System,
+            id,
+            None,
+            beacon_app::PostUpdate {
+                message: "Found it.".into(),
+                status: Some(IncidentStatus::Identified),
+                ..Default::default()
+            },
+        )
+        .await);
+    let late = post(
+        &w,
+        &format!("{path}/updates"),
+        Some(&ada),
+        &[("csrf", &csrf), ("version", &version), ("status", "monitoring"), ("message", "My fix is out.")],
+    )
+    .await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    assert!(late.body.contains("Someone else changed this incident meanwhile"), "{}", late.body);
+    assert!(late.body.contains("My fix is out."), "what was typed is kept");
+    assert!(late.body.contains("Found it."), "the new state is shown");
+    let now = ok(w.service.incident(id).await);
+    assert_eq!((now.incident.status, now.updates.len()), (IncidentStatus::Identified, 2), "nothing overwritten");
+    // Posted against the current version it goes through.
+    let current = now.incident.version.to_string();
+    let posted = post(
+        &w,
+        &format!("{path}/updates"),
+        Some(&ada),
+        &[("csrf", &csrf), ("version", &current), ("status", "monitoring"), ("message", "My fix is out.")],
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok(w.service.incident(id).await).incident.status, IncidentStatus::Monitoring);
+}

@@ -1,0 +1,259 @@
+//! The admin console's pages: server-rendered HTML whose every form works without
+//! scripts, in the page's own look (light and dark), with the member's role deciding
+//! which forms are shown. The API checks the role again on every request; hiding a
+//! form is for the reader, not for security.
+
+use crate::render::render_template;
+use askama::Template;
+
+/// Who is signed in, for the header (and the sign-out form's CSRF token).
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub name: String,
+    pub role: String,
+    pub csrf: String,
+    /// Responder and up: may report and update incidents.
+    pub can_respond: bool,
+}
+
+/// The console's frame: the page's name and the public page's address.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub page_name: String,
+    pub public_url: String,
+}
+
+/// A notice at the top of a page: `kind` is `ok`, `error` or `warning`.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/sign_in.html")]
+struct SignInPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    /// The one-time link's confirmation: its action; `None` for the address form.
+    confirm_action: Option<&'a str>,
+    sent: bool,
+}
+
+/// The sign-in form, the "check your inbox" page (`sent`), or the button that uses a
+/// mailed link (`confirm_action`; a button, so mail scanners that open links cannot use
+/// it up).
+pub fn sign_in(frame: &Frame, notice: Option<&Notice>, sent: bool, confirm_action: Option<&str>) -> String {
+    let page = SignInPage { frame, title: "Sign in", viewer: None, notice, confirm_action, sent };
+    to_string(render_template(&page, "admin/sign_in.html"))
+}
+
+/// A row of the overview's or list's incidents.
+#[derive(Clone, Debug)]
+pub struct IncidentRow {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub impact: String,
+    pub published: bool,
+    pub updated_iso: String,
+    pub updated_text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct MaintenanceRow {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub window: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ComponentRow {
+    pub name: String,
+    pub status: String,
+    pub status_label: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct GroupRows {
+    pub name: Option<String>,
+    pub components: Vec<ComponentRow>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MonitorRow {
+    pub name: String,
+    pub state: String,
+    pub paused: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Overview {
+    pub open: Vec<IncidentRow>,
+    pub active_maintenance: Vec<MaintenanceRow>,
+    pub upcoming_maintenance: Vec<MaintenanceRow>,
+    pub groups: Vec<GroupRows>,
+    pub monitors: Vec<MonitorRow>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/overview.html")]
+struct OverviewPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    o: &'a Overview,
+}
+
+pub fn overview(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, o: &Overview) -> String {
+    to_string(render_template(
+        &OverviewPage { frame, title: "Overview", viewer: Some(viewer), notice, o },
+        "admin/overview.html",
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "admin/incidents.html")]
+struct IncidentsPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    rows: &'a [IncidentRow],
+}
+
+pub fn incidents(frame: &Frame, viewer: &Viewer, rows: &[IncidentRow]) -> String {
+    to_string(render_template(
+        &IncidentsPage { frame, title: "Incidents", viewer: Some(viewer), notice: None, rows },
+        "admin/incidents.html",
+    ))
+}
+
+/// A choice in a select.
+#[derive(Clone, Debug)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// A component in a form: ticked or not, with the status to impose.
+#[derive(Clone, Debug)]
+pub struct ComponentChoice {
+    pub id: String,
+    pub name: String,
+    pub checked: bool,
+    pub statuses: Vec<Choice>,
+}
+
+/// The report form, filled from a template or from what was typed before an error.
+#[derive(Clone, Debug, Default)]
+pub struct ReportForm {
+    pub templates: Vec<Choice>,
+    pub title: String,
+    pub message: String,
+    pub impacts: Vec<Choice>,
+    pub statuses: Vec<Choice>,
+    pub components: Vec<ComponentChoice>,
+    pub template_id: String,
+    pub internal: bool,
+    pub errors: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/incident_new.html")]
+struct ReportPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    f: &'a ReportForm,
+}
+
+pub fn report(frame: &Frame, viewer: &Viewer, form: &ReportForm) -> String {
+    to_string(render_template(
+        &ReportPage { frame, title: "Report an incident", viewer: Some(viewer), notice: None, f: form },
+        "admin/incident_new.html",
+    ))
+}
+
+/// One entry of a list with a time: a public update, a comment, a timeline event.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub heading: String,
+    pub at_iso: String,
+    pub at_text: String,
+    /// Rendered, sanitised Markdown (or escaped text in a `<p>`).
+    pub html: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct IncidentView {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub impact: String,
+    pub version: u64,
+    pub published: bool,
+    pub resolved: bool,
+    /// A monitor's or integration's incident: it may be taken over.
+    pub automated: bool,
+    pub auto_resolve: bool,
+    pub public_url: String,
+    pub components: Vec<ComponentRow>,
+    pub updates: Vec<Entry>,
+    pub comments: Vec<Entry>,
+    pub timeline: Vec<Entry>,
+    /// The statuses an update may move to (the current one first).
+    pub next_statuses: Vec<Choice>,
+    pub impacts: Vec<Choice>,
+    pub edit_components: Vec<ComponentChoice>,
+    /// What was typed before a conflict or an error, kept for another try.
+    pub draft_update: String,
+    pub draft_comment: String,
+    pub postmortem: String,
+    pub postmortem_published: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/incident.html")]
+struct IncidentPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    i: &'a IncidentView,
+}
+
+pub fn incident(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, view: &IncidentView) -> String {
+    to_string(render_template(
+        &IncidentPage { frame, title: &view.title, viewer: Some(viewer), notice, i: view },
+        "admin/incident.html",
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "admin/message.html")]
+struct MessagePage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    paragraphs: &'a [String],
+}
+
+/// A plain page: a heading and some paragraphs (refusals, errors).
+pub fn message(frame: &Frame, viewer: Option<&Viewer>, heading: &str, paragraphs: &[String]) -> String {
+    to_string(render_template(
+        &MessagePage { frame, title: heading, viewer, notice: None, paragraphs },
+        "admin/message.html",
+    ))
+}
+
+fn to_string(bytes: bytes::Bytes) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
+}
