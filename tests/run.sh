@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (Debian's
-# chromium; moto and an OpenAPI validator from PyPI into tests/.venv), starts the AWS-API
+# chromium and chromium-driver; moto and an OpenAPI validator from PyPI into tests/.venv), starts the AWS-API
 # emulator on a free loopback port, runs every test of the workspace against it and the
 # embedded store, and stops it.
 set -euo pipefail
@@ -10,14 +10,16 @@ cd "$(dirname "$0")/.."
 # a fresh clone on the same machine) unless the caller chose another.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/beacon/target}"
 
-# Browser tests drive Debian's Chromium, headless.
-if ! command -v chromium >/dev/null 2>&1; then
-    echo "==> installing chromium (Debian package)"
+# Browser tests drive Debian's Chromium, headless, directly and through chromedriver
+# (WebDriver, for the console).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "==> installing chromium and chromium-driver (Debian packages)"
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 export BEACON_TEST_CHROMIUM="$(command -v chromium)"
+export BEACON_TEST_CHROMEDRIVER="$(command -v chromedriver)"
 
 # shellcheck source=tests/moto.sh
 source tests/moto.sh

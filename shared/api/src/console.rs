@@ -848,7 +848,8 @@ async fn edit_incident(
     let wanted = match ticked(&form) {
         Ok(w) => w,
         Err(e) => {
-            return after_change(&state, &viewer, id, Err(AppError::invalid("components", e)), "edited", ("", "")).await;
+            return after_change(&state, &viewer, id, Err(AppError::invalid("components", e)), "edited", ("", ""))
+                .await;
         }
     };
     // The form lists every component: what is ticked stays or comes in with its status,
