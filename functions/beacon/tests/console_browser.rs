@@ -42,9 +42,11 @@ fn chromedriver() -> Driver {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("start {program} (tests/run.sh installs Debian's chromium-driver): {e}"));
+    // Dropped on every path, and dropping kills and waits for it.
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Driver { child, url: format!("http://127.0.0.1:{port}") };
+            return driver;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -90,7 +92,7 @@ async fn sign_in(c: &Client, base: &str, outbox: &std::path::Path, address: &str
     let form = ok(c.form(Locator::Css("form.stack")).await);
     ok(form.set_by_name("email", address).await);
     ok(form.submit().await);
-    page_with(&c, "a sign-in link is on its way").await;
+    page_with(c, "a sign-in link is on its way").await;
     let mut link = String::new();
     for _ in 0..50 {
         if let Ok(found) = std::panic::catch_unwind(|| link_for(outbox, address)) {
