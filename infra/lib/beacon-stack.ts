@@ -572,6 +572,34 @@ export class BeaconStack extends Stack {
       },
     );
 
+    // The admin console on the page's own origin too: its session cookie (and only it)
+    // goes to the API, nothing is cached, and the console's pages carry their own
+    // security headers (their CSP differs from the page's, so none is laid over them).
+    const consoleForwarding = new cloudfront.OriginRequestPolicy(this, 'ConsoleForwarding', {
+      comment: 'beacon admin console: query strings, form headers, the viewer address and the session cookie, never Host',
+      queryStringBehavior: cloudfront.OriginRequestQueryStringBehavior.all(),
+      headerBehavior: cloudfront.OriginRequestHeaderBehavior.allowList(
+        'content-type',
+        'accept',
+        'accept-language',
+        'cloudfront-viewer-address',
+      ),
+      cookieBehavior: cloudfront.OriginRequestCookieBehavior.allowList('beacon_session'),
+    });
+    this.distribution.addBehavior(
+      'admin*',
+      new origins.HttpOrigin(Fn.select(2, Fn.split('/', this.api.apiEndpoint)), {
+        protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+        customHeaders: { 'x-beacon-origin': cdnSecret },
+      }),
+      {
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+        cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+        originRequestPolicy: consoleForwarding,
+      },
+    );
+
     const hooksRoute = 'POST /api/v1/hooks/{secret}';
     this.api.addRoutes({
       path: '/api/v1/hooks/{secret}',

@@ -471,8 +471,25 @@ test("the page's forms post to its own origin: the CDN sends subscriptions* to t
       CookiesConfig: { CookieBehavior: 'none' },
     }),
   });
-  const headers = (config.Origins as any[]).length;
-  assert.equal(headers, 2, 'the bucket and the API');
+  const origins = (config.Origins as any[]).length;
+  assert.equal(origins, 3, 'the bucket, and the API for subscriptions and for the console');
+});
+
+test("the console is on the page's origin: admin* goes to the API uncached, with the session cookie and nothing else", () => {
+  const distribution = Object.values(t.findResources('AWS::CloudFront::Distribution'))[0] as any;
+  const config = distribution.Properties.DistributionConfig;
+  const behavior = config.CacheBehaviors.find((b: any) => b.PathPattern === 'admin*');
+  assert.ok(behavior, 'an admin* behaviour');
+  assert.deepEqual(behavior.AllowedMethods.sort(), ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT']);
+  assert.equal(behavior.ViewerProtocolPolicy, 'redirect-to-https');
+  assert.equal(behavior.ResponseHeadersPolicyId, undefined, "the console's own security headers stand");
+  const origin = config.Origins.find((o: any) => o.Id === behavior.TargetOriginId);
+  assert.equal(origin.CustomOriginConfig.OriginProtocolPolicy, 'https-only');
+  t.hasResourceProperties('AWS::CloudFront::OriginRequestPolicy', {
+    OriginRequestPolicyConfig: Match.objectLike({
+      CookiesConfig: { CookieBehavior: 'whitelist', Cookies: ['beacon_session'] },
+    }),
+  });
 });
 
 test('alarms on every function error and on the failure queue, sent to the alarm topic', () => {
