@@ -100,6 +100,10 @@ pub struct Cli {
     #[arg(long, env = "BEACON_DEV_PROBES", global = true)]
     pub dev_probes: bool,
 
+    /// The command-line client's connection (client commands only).
+    #[command(flatten)]
+    pub remote: crate::client::Remote,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -129,6 +133,9 @@ pub enum Command {
         #[arg(long, value_parser = parse_role, default_value = "owner")]
         role: Role,
     },
+    /// Client commands: the API of a running beacon, local or on AWS.
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! The one-machine runner: reads configuration, opens the store, seeds the sample page
 //! into an empty store, and serves the API until interrupted.
 
+mod client;
 mod config;
 mod events;
 
@@ -49,6 +50,13 @@ async fn main() -> anyhow::Result<()> {
             println!("{}/admin/sign-in/{}", page.url, secret.expose());
             Ok(())
         }
+        Some(Command::Client(command)) => match client::run(&cli.remote, command).await {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                eprintln!("error: {}", failure.message);
+                std::process::exit(failure.code);
+            }
+        },
         None | Some(Command::Serve) => serve(cli).await,
     }
 }

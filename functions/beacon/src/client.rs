@@ -1,0 +1,532 @@
+//! The command-line client: the API's workflows for people at a terminal and for
+//! scripts. Tables by default, `--json` for machines; a command that creates something
+//! prints its id alone on standard output, so `id=$(beacon maintenance schedule …)`
+//! works; the exit code says what went wrong.
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// Exit codes: what went wrong, for scripts.
+pub mod exit {
+    /// The server was not reached, or failed (5xx).
+    pub const UNAVAILABLE: i32 = 3;
+    /// No token, a bad one, or a role too low (401, 403).
+    pub const DENIED: i32 = 4;
+    /// No such resource (404).
+    pub const NOT_FOUND: i32 = 5;
+    /// Someone changed it meanwhile, or the move is not allowed now (409, 412).
+    pub const CONFLICT: i32 = 6;
+    /// The input was refused (400, 413, 415, 422), or the client's own settings are missing.
+    pub const INVALID: i32 = 7;
+}
+
+/// Where the API is and who calls it: flags, then the environment, then the config
+/// file (`$XDG_CONFIG_HOME/beacon/client.json` or `~/.config/beacon/client.json`, or
+/// `--config`), as `{"url": "...", "token": "bcn_..."}`.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// The API's base URL, e.g. https://status.example.com.
+    #[arg(long, env = "BEACON_URL", global = true)]
+    pub url: Option<String>,
+    /// An API token (`bcn_…`).
+    #[arg(long, env = "BEACON_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// A config file with `url` and `token`.
+    #[arg(long, env = "BEACON_CLIENT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Components and their status.
+    Components {
+        #[command(subcommand)]
+        command: ListOnly,
+    },
+    /// Incident templates.
+    Templates {
+        #[command(subcommand)]
+        command: ListOnly,
+    },
+    /// Monitors and their state.
+    Monitors {
+        #[command(subcommand)]
+        command: ListOnly,
+    },
+    /// Report, update, resolve and list incidents.
+    Incidents {
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
+    /// Schedule, start, complete and cancel planned maintenance.
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ListOnly {
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Incidents, newest first.
+    List {
+        /// open, resolved or all.
+        #[arg(long, default_value = "all")]
+        state: String,
+    },
+    /// One incident with its updates.
+    Show { id: String },
+    /// Report an incident; prints its id.
+    Report {
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        message: Option<String>,
+        /// none, minor, major or critical.
+        #[arg(long)]
+        impact: Option<String>,
+        /// investigating, identified or monitoring.
+        #[arg(long)]
+        status: Option<String>,
+        /// A component it affects, as `<id>=<status>` (status `partial_outage` when left out); repeatable.
+        #[arg(long = "component")]
+        components: Vec<String>,
+        /// A template whose fields the others override.
+        #[arg(long)]
+        template: Option<String>,
+        /// Open it internally, for a responder to publish.
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Post a public update.
+    Update {
+        id: String,
+        #[arg(long)]
+        message: String,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        impact: Option<String>,
+    },
+    /// Resolve it with a public update.
+    Resolve {
+        id: String,
+        #[arg(long, default_value = "This incident has been resolved.")]
+        message: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Maintenances, newest first.
+    List {
+        /// upcoming, active, past or all.
+        #[arg(long, default_value = "all")]
+        state: String,
+    },
+    /// Schedule a maintenance; prints its id.
+    Schedule {
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        message: String,
+        /// RFC 3339, a local time in --time-zone, `now`, or `+30m` / `+2h` / `+1d` from now.
+        #[arg(long)]
+        starts_at: String,
+        /// As --starts-at.
+        #[arg(long)]
+        ends_at: String,
+        /// An IANA zone for local times (Etc/UTC by default).
+        #[arg(long)]
+        time_zone: Option<String>,
+        /// A component it puts under maintenance; repeatable.
+        #[arg(long = "component")]
+        components: Vec<String>,
+        /// Leave the start and the completion to people (deploy scripts do them).
+        #[arg(long)]
+        manual: bool,
+    },
+    /// Start it now (in progress).
+    Start {
+        id: String,
+        #[arg(long, default_value = "The scheduled maintenance has begun.")]
+        message: String,
+    },
+    /// Complete it now.
+    Complete {
+        id: String,
+        #[arg(long, default_value = "The scheduled maintenance has been completed.")]
+        message: String,
+    },
+    /// Cancel it (only before it starts).
+    Cancel {
+        id: String,
+        #[arg(long)]
+        message: Option<String>,
+    },
+}
+
+/// A failure, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: i32, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+struct Api {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+fn config_file(remote: &Remote) -> Option<PathBuf> {
+    if let Some(path) = &remote.config {
+        return Some(path.clone());
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("beacon").join("client.json"))
+}
+
+impl Api {
+    fn from(remote: &Remote) -> Result<Self, Failure> {
+        let file: Value = match config_file(remote) {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| Failure::new(exit::INVALID, format!("{}: {e}", path.display())))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| Failure::new(exit::INVALID, format!("{}: not JSON: {e}", path.display())))?
+            }
+            _ => Value::Null,
+        };
+        let pick = |flag: &Option<String>, key: &str| flag.clone().or_else(|| file[key].as_str().map(str::to_owned));
+        let url = pick(&remote.url, "url").ok_or_else(|| {
+            Failure::new(exit::INVALID, "no API address: pass --url, set BEACON_URL, or write a config file")
+        })?;
+        let token = pick(&remote.token, "token").ok_or_else(|| {
+            Failure::new(exit::INVALID, "no token: pass --token, set BEACON_TOKEN, or write a config file")
+        })?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| Failure::new(exit::UNAVAILABLE, e.to_string()))?;
+        Ok(Self { http, url: url.trim_end_matches('/').to_owned(), token })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Failure> {
+        let mut request = self.http.request(method, format!("{}/api/v1{path}", self.url)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Failure::new(exit::UNAVAILABLE, format!("cannot reach {}: {e}", self.url)))?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(value);
+        }
+        let code = match status.as_u16() {
+            401 | 403 => exit::DENIED,
+            404 => exit::NOT_FOUND,
+            409 | 412 => exit::CONFLICT,
+            400 | 413 | 415 | 422 => exit::INVALID,
+            _ => exit::UNAVAILABLE,
+        };
+        let mut text = value["detail"].as_str().or(value["title"].as_str()).unwrap_or("the API refused").to_owned();
+        for e in value["errors"].as_array().into_iter().flatten() {
+            text.push_str(&format!(
+                "\n  {}: {}",
+                e["field"].as_str().unwrap_or("?"),
+                e["message"].as_str().unwrap_or("")
+            ));
+        }
+        Err(Failure::new(code, format!("{status}: {text}")))
+    }
+}
+
+/// Prints rows as a table with a header, columns padded to their widest cell.
+fn table(header: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_uppercase()).collect());
+    if rows.is_empty() {
+        println!("(none)");
+    }
+    for row in rows {
+        line(row);
+    }
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match &v[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `now`, `+30m`, `+2h`, `+1d`: an instant from now; anything else passes through.
+fn when(raw: &str) -> Result<String, Failure> {
+    let now = jiff::Timestamp::now();
+    let instant = if raw == "now" {
+        now
+    } else if let Some(rest) = raw.strip_prefix('+') {
+        let (number, unit) = rest.split_at(rest.len().saturating_sub(1));
+        let n: i64 =
+            number.parse().map_err(|_| Failure::new(exit::INVALID, format!("{raw:?}: expected +<number><m|h|d>")))?;
+        let minutes = match unit {
+            "m" => n,
+            "h" => n * 60,
+            "d" => n * 24 * 60,
+            _ => return Err(Failure::new(exit::INVALID, format!("{raw:?}: expected +<number><m|h|d>"))),
+        };
+        now.checked_add(jiff::SignedDuration::from_mins(minutes))
+            .map_err(|e| Failure::new(exit::INVALID, e.to_string()))?
+    } else {
+        return Ok(raw.to_owned());
+    };
+    Ok(instant.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+fn component_args(raw: &[String]) -> Vec<Value> {
+    raw.iter()
+        .map(|c| match c.split_once('=') {
+            Some((id, status)) => json!({"id": id, "status": status}),
+            None => json!({"id": c, "status": "partial_outage"}),
+        })
+        .collect()
+}
+
+/// Runs a client command.
+pub async fn run(remote: &Remote, command: &ClientCommand) -> Result<(), Failure> {
+    let api = Api::from(remote)?;
+    let show = |value: &Value| -> bool {
+        if remote.json {
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        }
+        remote.json
+    };
+    use reqwest::Method;
+    match command {
+        ClientCommand::Components { command: ListOnly::List } => {
+            let v = api.call(Method::GET, "/components", None).await?;
+            if !show(&v) {
+                let rows = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| vec![text(c, "id"), text(c, "name"), text(c, "status")])
+                    .collect();
+                table(&["id", "name", "status"], rows);
+            }
+        }
+        ClientCommand::Templates { command: ListOnly::List } => {
+            let v = api.call(Method::GET, "/templates", None).await?;
+            if !show(&v) {
+                let rows = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| vec![text(t, "id"), text(t, "name"), text(t, "impact")])
+                    .collect();
+                table(&["id", "name", "impact"], rows);
+            }
+        }
+        ClientCommand::Monitors { command: ListOnly::List } => {
+            let v = api.call(Method::GET, "/monitors", None).await?;
+            if !show(&v) {
+                let rows = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| vec![text(m, "id"), text(m, "name"), text(m, "last_outcome"), text(m, "paused")])
+                    .collect();
+                table(&["id", "name", "last outcome", "paused"], rows);
+            }
+        }
+        ClientCommand::Incidents { command } => incidents(&api, remote, command, &show).await?,
+        ClientCommand::Maintenance { command } => maintenance(&api, command, &show).await?,
+    }
+    Ok(())
+}
+
+async fn incidents(
+    api: &Api,
+    remote: &Remote,
+    command: &IncidentCommand,
+    show: &impl Fn(&Value) -> bool,
+) -> Result<(), Failure> {
+    use reqwest::Method;
+    match command {
+        IncidentCommand::List { state } => {
+            let v = api.call(Method::GET, &format!("/incidents?state={state}&limit=200"), None).await?;
+            if !show(&v) {
+                let rows = v["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|i| vec![text(i, "id"), text(i, "status"), text(i, "impact"), text(i, "title")])
+                    .collect();
+                table(&["id", "status", "impact", "title"], rows);
+            }
+        }
+        IncidentCommand::Show { id } => {
+            let v = api.call(Method::GET, &format!("/incidents/{id}"), None).await?;
+            if !show(&v) {
+                println!("{} ({}, impact {})", text(&v, "title"), text(&v, "status"), text(&v, "impact"));
+                let rows = v["updates"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|u| vec![text(u, "created_at"), text(u, "status"), text(u, "message")])
+                    .collect();
+                table(&["at", "status", "message"], rows);
+            }
+        }
+        IncidentCommand::Report { title, message, impact, status, components, template, internal } => {
+            let mut body = json!({"internal": internal});
+            for (key, value) in [
+                ("title", title),
+                ("message", message),
+                ("impact", impact),
+                ("status", status),
+                ("template_id", template),
+            ] {
+                if let Some(v) = value {
+                    body[key] = json!(v);
+                }
+            }
+            if !components.is_empty() {
+                body["components"] = Value::Array(component_args(components));
+            }
+            let v = api.call(Method::POST, "/incidents", Some(body)).await?;
+            created(remote, &v);
+        }
+        IncidentCommand::Update { id, message, status, impact } => {
+            let mut body = json!({"message": message});
+            if let Some(s) = status {
+                body["status"] = json!(s);
+            }
+            if let Some(i) = impact {
+                body["impact"] = json!(i);
+            }
+            let v = api.call(Method::POST, &format!("/incidents/{id}/updates"), Some(body)).await?;
+            if !show(&v) {
+                eprintln!("posted: the incident is {}", text(&v["incident"], "status"));
+            }
+        }
+        IncidentCommand::Resolve { id, message } => {
+            let body = json!({"message": message, "status": "resolved"});
+            let v = api.call(Method::POST, &format!("/incidents/{id}/updates"), Some(body)).await?;
+            if !show(&v) {
+                eprintln!("resolved");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A created resource: its JSON with `--json`, else its id alone on standard output.
+fn created(remote: &Remote, v: &Value) {
+    if remote.json {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    } else {
+        eprintln!("created {}: {}", text(v, "id"), text(v, "title"));
+        println!("{}", text(v, "id"));
+    }
+}
+
+async fn maintenance(api: &Api, command: &MaintenanceCommand, show: &impl Fn(&Value) -> bool) -> Result<(), Failure> {
+    use reqwest::Method;
+    let post_status = |id: &str, message: &str, status: &str| {
+        let body = json!({"message": message, "status": status});
+        let path = format!("/maintenances/{id}/updates");
+        async move { api.call(Method::POST, &path, Some(body)).await }
+    };
+    match command {
+        MaintenanceCommand::List { state } => {
+            let v = api.call(Method::GET, &format!("/maintenances?state={state}&limit=200"), None).await?;
+            if !show(&v) {
+                let rows = v["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| {
+                        vec![
+                            text(m, "id"),
+                            text(m, "status"),
+                            text(&m["window"], "starts_at"),
+                            text(&m["window"], "ends_at"),
+                            text(m, "title"),
+                        ]
+                    })
+                    .collect();
+                table(&["id", "status", "starts", "ends", "title"], rows);
+            }
+        }
+        MaintenanceCommand::Schedule { title, message, starts_at, ends_at, time_zone, components, manual } => {
+            let mut body = json!({
+                "title": title, "message": message,
+                "starts_at": when(starts_at)?, "ends_at": when(ends_at)?,
+                "components": components,
+            });
+            if let Some(zone) = time_zone {
+                body["time_zone"] = json!(zone);
+            }
+            if *manual {
+                body["automation"] = json!({"start": false, "complete": false});
+            }
+            let v = api.call(Method::POST, "/maintenances", Some(body)).await?;
+            if !show(&v) {
+                eprintln!("scheduled {}: {}", text(&v, "id"), text(&v, "title"));
+                println!("{}", text(&v, "id"));
+            }
+        }
+        MaintenanceCommand::Start { id, message } => {
+            let v = post_status(id, message, "in_progress").await?;
+            if !show(&v) {
+                eprintln!("started");
+            }
+        }
+        MaintenanceCommand::Complete { id, message } => {
+            let v = post_status(id, message, "completed").await?;
+            if !show(&v) {
+                eprintln!("completed");
+            }
+        }
+        MaintenanceCommand::Cancel { id, message } => {
+            let body = message.as_ref().map_or_else(|| json!({}), |m| json!({"message": m}));
+            let v = api.call(Method::POST, &format!("/maintenances/{id}/cancel"), Some(body)).await?;
+            if !show(&v) {
+                eprintln!("cancelled");
+            }
+        }
+    }
+    Ok(())
+}
