@@ -14,11 +14,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use beacon_app::{
-    AppError, EditIncident, IncidentFilter, IncidentState, PostUpdate, ReportIncident, SignInRequest, SignedIn,
+    AppError, EditIncident, IncidentFilter, IncidentState, MaintenanceState, PostUpdate, ReportIncident,
+    ScheduleMaintenance, SignInRequest, SignedIn, WindowInput,
 };
 use beacon_domain::{
-    AffectedComponent, ComponentEdit, ComponentId, ComponentStatus, EventKind, Impact, Incident, IncidentId,
-    IncidentStatus, Role, TemplateId, TimelineEntry,
+    AffectedComponent, Automation, ComponentEdit, ComponentId, ComponentStatus, EventKind, Impact, Incident,
+    IncidentId, IncidentStatus, MaintenanceId, MaintenanceStatus, Role, TemplateId, TimelineEntry,
 };
 use beacon_site::console::{self as view, Choice, ComponentChoice, Frame, Notice, Viewer};
 use std::collections::HashMap;
@@ -39,6 +40,12 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/incidents/{id}/comments", post(add_comment))
         .route("/admin/incidents/{id}/edit", post(edit_incident))
         .route("/admin/incidents/{id}/publish", post(publish_incident))
+        .route("/admin/maintenance", get(maintenance_list).post(schedule))
+        .route("/admin/maintenance/new", get(schedule_form))
+        .route("/admin/maintenance/{id}", get(maintenance_page))
+        .route("/admin/maintenance/{id}/updates", post(maintenance_update))
+        .route("/admin/maintenance/{id}/reschedule", post(reschedule))
+        .route("/admin/maintenance/{id}/cancel", post(cancel))
 }
 
 // ---------------------------------------------------------------- plumbing
@@ -355,6 +362,24 @@ async fn overview(State(state): State<ApiState>, headers: HeaderMap) -> Response
     }
 }
 
+fn window_words(w: &beacon_domain::Window) -> String {
+    format!(
+        "{} to {} ({})",
+        w.starts_at.strftime("%Y-%m-%d %H:%M UTC"),
+        w.ends_at.strftime("%Y-%m-%d %H:%M UTC"),
+        beacon_site::window_text(w)
+    )
+}
+
+fn maintenance_row(m: &beacon_domain::Maintenance) -> view::MaintenanceRow {
+    view::MaintenanceRow {
+        id: m.id.to_string(),
+        title: m.title.to_string(),
+        status: m.status.label().into(),
+        window: window_words(&m.window),
+    }
+}
+
 fn incident_row(s: &beacon_app::IncidentSummary) -> view::IncidentRow {
     let (iso, text) = time_texts(s.updated_at);
     view::IncidentRow {
@@ -371,17 +396,6 @@ fn incident_row(s: &beacon_app::IncidentSummary) -> view::IncidentRow {
 async fn overview_data(state: &ApiState) -> Result<view::Overview, AppError> {
     let service = &state.service;
     let open = service.open_incidents().await?.iter().map(|m| incident_row(&m.summary)).collect();
-    let maintenance_row = |m: &beacon_domain::Maintenance| view::MaintenanceRow {
-        id: m.id.to_string(),
-        title: m.title.to_string(),
-        status: m.status.label().into(),
-        window: format!(
-            "{} to {} ({})",
-            m.window.starts_at.strftime("%Y-%m-%d %H:%M UTC"),
-            m.window.ends_at.strftime("%Y-%m-%d %H:%M UTC"),
-            beacon_site::window_text(&m.window)
-        ),
-    };
     let mut maintenances = service.open_maintenances().await?;
     maintenances.sort_by_key(|m| m.window.starts_at);
     let active_maintenance = maintenances.iter().filter(|m| m.status.is_active()).map(maintenance_row).collect();
@@ -893,4 +907,328 @@ async fn publish_incident(
     };
     let result = state.service.publish_incident(signed.member_actor(), id, version_of(&form)).await.map(|_| ());
     after_change(&state, &viewer, id, result, "published", ("", "")).await
+}
+
+// ---------------------------------------------------------------- maintenance
+
+async fn maintenance_list(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    let (_, viewer) = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut lists = view::Maintenances::default();
+    for (which, into) in [
+        (MaintenanceState::Active, &mut lists.active),
+        (MaintenanceState::Upcoming, &mut lists.upcoming),
+        (MaintenanceState::Past, &mut lists.past),
+    ] {
+        match state.service.list_maintenances(which, None, 100).await {
+            Ok(page) => *into = page.items.iter().map(maintenance_row).collect(),
+            Err(e) => return failure(&state, Some(&viewer), e),
+        }
+    }
+    lists.upcoming.reverse();
+    html(StatusCode::OK, view::maintenances(&frame(&state), &viewer, &lists))
+}
+
+/// The schedule form: blank (times an hour and three hours ahead, in the page's zone),
+/// or as typed before an error.
+async fn schedule_data(
+    state: &ApiState,
+    typed: Option<(&FormData, Vec<String>)>,
+) -> Result<view::ScheduleForm, AppError> {
+    let components = state.service.components().await?;
+    let zone = state.subscriptions.as_ref().map_or("Etc/UTC".to_owned(), |s| s.messages.page.time_zone.clone());
+    let local = |hours: i64| {
+        let at =
+            state.service.now().checked_add(jiff::SignedDuration::from_hours(hours)).unwrap_or(state.service.now());
+        jiff::tz::TimeZone::get(&zone)
+            .map(|tz| at.to_zoned(tz).datetime().strftime("%Y-%m-%dT%H:%M").to_string())
+            .unwrap_or_default()
+    };
+    let mut form = view::ScheduleForm {
+        title: String::new(),
+        message: String::new(),
+        starts_at: local(1),
+        ends_at: local(3),
+        time_zone: zone,
+        components: component_choices(&components, &[]),
+        auto_start: true,
+        auto_complete: true,
+        remind_subscribers_minutes: "60".into(),
+        remind_team: true,
+        errors: Vec::new(),
+    };
+    if let Some((typed, errors)) = typed {
+        let ticked: Vec<&str> = typed.all("components").collect();
+        for c in &mut form.components {
+            c.checked = ticked.contains(&c.id.as_str());
+        }
+        form.title = typed.get("title").unwrap_or_default().to_owned();
+        form.message = typed.get("message").unwrap_or_default().to_owned();
+        form.starts_at = typed.get("starts_at").unwrap_or_default().to_owned();
+        form.ends_at = typed.get("ends_at").unwrap_or_default().to_owned();
+        form.time_zone = typed.get("time_zone").unwrap_or_default().to_owned();
+        form.auto_start = typed.get("auto_start").is_some();
+        form.auto_complete = typed.get("auto_complete").is_some();
+        form.remind_team = typed.get("remind_team").is_some();
+        form.remind_subscribers_minutes = typed.get("remind_subscribers_minutes").unwrap_or_default().to_owned();
+        form.errors = errors;
+    }
+    Ok(form)
+}
+
+async fn schedule_form(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    let (_, viewer) = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !viewer.can_respond {
+        return message(
+            &state,
+            Some(&viewer),
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Scheduling maintenance needs the responder role.",
+        );
+    }
+    match schedule_data(&state, None).await {
+        Ok(form) => html(StatusCode::OK, view::schedule(&frame(&state), &viewer, &form)),
+        Err(e) => failure(&state, Some(&viewer), e),
+    }
+}
+
+fn window_of(form: &FormData) -> WindowInput {
+    WindowInput {
+        starts_at: form.get("starts_at").unwrap_or_default().to_owned(),
+        ends_at: form.get("ends_at").unwrap_or_default().to_owned(),
+        time_zone: form.get("time_zone").filter(|z| !z.trim().is_empty()).map(|z| z.trim().to_owned()),
+    }
+}
+
+async fn schedule(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Responder).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut errors = Vec::new();
+    let components: Vec<ComponentId> = form.all("components").filter_map(|c| c.parse().ok()).collect();
+    let remind = form.get("remind_subscribers_minutes").map(str::trim).filter(|m| !m.is_empty());
+    let remind_subscribers_minutes = match remind.map(str::parse::<u32>).transpose() {
+        Ok(m) => m,
+        Err(_) => {
+            errors.push("remind subscribers: a number of minutes, or nothing".to_owned());
+            None
+        }
+    };
+    if errors.is_empty() {
+        let input = ScheduleMaintenance {
+            title: form.get("title").unwrap_or_default().to_owned(),
+            message: form.get("message").unwrap_or_default().to_owned(),
+            window: window_of(&form),
+            components,
+            automation: Some(Automation {
+                start: form.get("auto_start").is_some(),
+                complete: form.get("auto_complete").is_some(),
+                remind_subscribers_minutes,
+                remind_team: form.get("remind_team").is_some(),
+            }),
+        };
+        match state.service.schedule_maintenance(signed.member_actor(), input).await {
+            Ok(detail) => {
+                return Redirect::to(&format!("/admin/maintenance/{}?done=scheduled", detail.maintenance.id))
+                    .into_response();
+            }
+            Err(AppError::Domain(e)) => errors.push(e.to_string()),
+            Err(e) => return failure(&state, Some(&viewer), e),
+        }
+    }
+    match schedule_data(&state, Some((&form, errors))).await {
+        Ok(filled) => html(StatusCode::UNPROCESSABLE_ENTITY, view::schedule(&frame(&state), &viewer, &filled)),
+        Err(e) => failure(&state, Some(&viewer), e),
+    }
+}
+
+async fn maintenance_view(state: &ApiState, id: MaintenanceId) -> Result<view::MaintenanceView, AppError> {
+    let detail = state.service.maintenance(id).await?;
+    let components = state.service.components().await?;
+    let m = &detail.maintenance;
+    let forward = [
+        MaintenanceStatus::Scheduled,
+        MaintenanceStatus::InProgress,
+        MaintenanceStatus::Verifying,
+        MaintenanceStatus::Completed,
+    ];
+    Ok(view::MaintenanceView {
+        id: m.id.to_string(),
+        title: m.title.to_string(),
+        status: m.status.label().into(),
+        version: m.version,
+        window: window_words(&m.window),
+        scheduled: m.status == MaintenanceStatus::Scheduled,
+        closed: m.status.is_closed(),
+        components: m
+            .components
+            .iter()
+            .map(|id| {
+                components.iter().find(|c| c.id == *id).map_or("a removed component".to_owned(), |c| c.name.to_string())
+            })
+            .collect(),
+        updates: detail
+            .updates
+            .iter()
+            .rev()
+            .map(|u| {
+                let (at_iso, at_text) = time_texts(u.created_at);
+                view::Entry {
+                    heading: u.status.label().into(),
+                    at_iso,
+                    at_text,
+                    html: beacon_site::markdown::render(u.message.as_str()),
+                }
+            })
+            .collect(),
+        next_statuses: forward
+            .iter()
+            .filter(|s| **s >= m.status)
+            .map(|s| Choice { value: s.as_str().into(), label: s.label().into(), selected: *s == m.status })
+            .collect(),
+        time_zone: m.window.time_zone.clone(),
+        draft_update: String::new(),
+    })
+}
+
+async fn render_maintenance(
+    state: &ApiState,
+    viewer: &Viewer,
+    id: MaintenanceId,
+    notice: Option<Notice>,
+    status: StatusCode,
+    draft: &str,
+) -> Response {
+    match maintenance_view(state, id).await {
+        Ok(mut v) => {
+            v.draft_update = draft.to_owned();
+            html(status, view::maintenance(&frame(state), viewer, notice.as_ref(), &v))
+        }
+        Err(e) => failure(state, Some(viewer), e),
+    }
+}
+
+async fn maintenance_page(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, viewer) = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = raw.parse::<MaintenanceId>() else {
+        return message(&state, Some(&viewer), StatusCode::NOT_FOUND, "Not found", "There is no such maintenance.");
+    };
+    let notice = match query.get("done").map(String::as_str) {
+        Some("scheduled") => Some("Maintenance scheduled."),
+        Some("updated") => Some("Update posted."),
+        Some("rescheduled") => Some("Maintenance rescheduled."),
+        Some("cancelled") => Some("Maintenance cancelled."),
+        _ => None,
+    }
+    .map(|text| Notice { kind: "ok", text: text.into() });
+    render_maintenance(&state, &viewer, id, notice, StatusCode::OK, "").await
+}
+
+/// After a maintenance form: back to its page, or the page as it stands with the
+/// conflict or refusal and what was typed.
+async fn after_maintenance(
+    state: &ApiState,
+    viewer: &Viewer,
+    id: MaintenanceId,
+    result: Result<(), AppError>,
+    done: &str,
+    draft: &str,
+) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&format!("/admin/maintenance/{id}?done={done}")).into_response(),
+        Err(AppError::Conflict { .. }) => {
+            let text = "Someone else changed this maintenance meanwhile. Here it is as it stands now; nothing of yours was saved.".to_owned();
+            render_maintenance(state, viewer, id, Some(Notice { kind: "warning", text }), StatusCode::CONFLICT, draft)
+                .await
+        }
+        Err(AppError::Domain(e)) => {
+            let notice = Notice { kind: "error", text: e.to_string() };
+            render_maintenance(state, viewer, id, Some(notice), StatusCode::UNPROCESSABLE_ENTITY, draft).await
+        }
+        Err(e) => failure(state, Some(viewer), e),
+    }
+}
+
+async fn maintenance_form(
+    state: &ApiState,
+    headers: &HeaderMap,
+    raw: &str,
+    form: &FormData,
+) -> Result<(SignedIn, Viewer, MaintenanceId), Response> {
+    let (signed, viewer) = form_action(state, headers, form, Role::Responder).await?;
+    match raw.parse::<MaintenanceId>() {
+        Ok(id) => Ok((signed, viewer, id)),
+        Err(_) => {
+            Err(message(state, Some(&viewer), StatusCode::NOT_FOUND, "Not found", "There is no such maintenance."))
+        }
+    }
+}
+
+async fn maintenance_update(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer, id) = match maintenance_form(&state, &headers, &raw, &form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let text = form.get("message").unwrap_or_default();
+    let status = form
+        .get("status")
+        .and_then(|s| serde_json::from_value::<MaintenanceStatus>(serde_json::Value::String(s.to_owned())).ok());
+    let result = state
+        .service
+        .post_maintenance_update(signed.member_actor(), id, version_of(&form), text.to_owned(), status)
+        .await
+        .map(|_| ());
+    after_maintenance(&state, &viewer, id, result, "updated", text).await
+}
+
+async fn reschedule(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer, id) = match maintenance_form(&state, &headers, &raw, &form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let message = form.get("message").filter(|m| !m.trim().is_empty()).map(str::to_owned);
+    let result = state
+        .service
+        .reschedule_maintenance(signed.member_actor(), id, version_of(&form), window_of(&form), message)
+        .await
+        .map(|_| ());
+    after_maintenance(&state, &viewer, id, result, "rescheduled", "").await
+}
+
+async fn cancel(State(state): State<ApiState>, headers: HeaderMap, Path(raw): Path<String>, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer, id) = match maintenance_form(&state, &headers, &raw, &form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let result = state.service.cancel_maintenance(signed.member_actor(), id, version_of(&form), None).await.map(|_| ());
+    after_maintenance(&state, &viewer, id, result, "cancelled", "").await
 }

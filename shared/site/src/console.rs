@@ -236,6 +236,97 @@ pub fn incident(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, view: &
     ))
 }
 
+/// The maintenance list: under way, scheduled, and past.
+#[derive(Clone, Debug, Default)]
+pub struct Maintenances {
+    pub active: Vec<MaintenanceRow>,
+    pub upcoming: Vec<MaintenanceRow>,
+    pub past: Vec<MaintenanceRow>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/maintenances.html")]
+struct MaintenancesPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    m: &'a Maintenances,
+}
+
+pub fn maintenances(frame: &Frame, viewer: &Viewer, m: &Maintenances) -> String {
+    to_string(render_template(
+        &MaintenancesPage { frame, title: "Maintenance", viewer: Some(viewer), notice: None, m },
+        "admin/maintenances.html",
+    ))
+}
+
+/// The schedule form (also after an error, as typed).
+#[derive(Clone, Debug, Default)]
+pub struct ScheduleForm {
+    pub title: String,
+    pub message: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub time_zone: String,
+    pub components: Vec<ComponentChoice>,
+    pub auto_start: bool,
+    pub auto_complete: bool,
+    pub remind_subscribers_minutes: String,
+    pub remind_team: bool,
+    pub errors: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/maintenance_new.html")]
+struct SchedulePage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    f: &'a ScheduleForm,
+}
+
+pub fn schedule(frame: &Frame, viewer: &Viewer, form: &ScheduleForm) -> String {
+    to_string(render_template(
+        &SchedulePage { frame, title: "Schedule maintenance", viewer: Some(viewer), notice: None, f: form },
+        "admin/maintenance_new.html",
+    ))
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct MaintenanceView {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub version: u64,
+    pub window: String,
+    pub scheduled: bool,
+    pub closed: bool,
+    pub components: Vec<String>,
+    pub updates: Vec<Entry>,
+    pub next_statuses: Vec<Choice>,
+    pub time_zone: String,
+    pub draft_update: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/maintenance.html")]
+struct MaintenancePage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    m: &'a MaintenanceView,
+}
+
+pub fn maintenance(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, view: &MaintenanceView) -> String {
+    to_string(render_template(
+        &MaintenancePage { frame, title: &view.title, viewer: Some(viewer), notice, m: view },
+        "admin/maintenance.html",
+    ))
+}
+
 #[derive(Template)]
 #[template(path = "admin/message.html")]
 struct MessagePage<'a> {
