@@ -46,6 +46,9 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/maintenance/{id}/updates", post(maintenance_update))
         .route("/admin/maintenance/{id}/reschedule", post(reschedule))
         .route("/admin/maintenance/{id}/cancel", post(cancel))
+        .route("/admin/components", get(components_screen).post(add_component))
+        .route("/admin/components/{id}", post(save_component))
+        .route("/admin/groups", post(add_group))
 }
 
 // ---------------------------------------------------------------- plumbing
@@ -128,6 +131,7 @@ async fn signed_in(state: &ApiState, headers: &HeaderMap) -> Result<(SignedIn, V
                 role: signed.member.role.to_string(),
                 csrf: signed.session.csrf.clone(),
                 can_respond: signed.member.role >= Role::Responder,
+                can_manage: signed.member.role >= Role::Admin,
             };
             Ok((signed, viewer))
         }
@@ -1231,4 +1235,171 @@ async fn cancel(State(state): State<ApiState>, headers: HeaderMap, Path(raw): Pa
     };
     let result = state.service.cancel_maintenance(signed.member_actor(), id, version_of(&form), None).await.map(|_| ());
     after_maintenance(&state, &viewer, id, result, "cancelled", "").await
+}
+
+// ---------------------------------------------------------------- components
+
+async fn components_data(state: &ApiState, can_manage: bool) -> Result<view::ComponentsScreen, AppError> {
+    let components = state.service.components().await?;
+    let groups = state.service.groups().await?;
+    let group_choices = |selected: Option<beacon_domain::GroupId>| -> Vec<Choice> {
+        std::iter::once(Choice { value: String::new(), label: "No group".into(), selected: selected.is_none() })
+            .chain(groups.iter().map(|g| Choice {
+                value: g.id.to_string(),
+                label: g.name.to_string(),
+                selected: selected == Some(g.id),
+            }))
+            .collect()
+    };
+    Ok(view::ComponentsScreen {
+        components: components
+            .iter()
+            .map(|c| view::ComponentEditRow {
+                id: c.id.to_string(),
+                name: c.name.to_string(),
+                description: c.description.to_string(),
+                position: c.position,
+                version: c.version,
+                status: c.status.as_str().into(),
+                status_label: c.status.label().into(),
+                manual: choices(
+                    &ComponentStatus::ALL,
+                    c.manual_status,
+                    ComponentStatus::as_str,
+                    ComponentStatus::label,
+                ),
+                groups: group_choices(c.group_id),
+            })
+            .collect(),
+        groups: group_choices(None),
+        can_manage,
+    })
+}
+
+async fn render_components(state: &ApiState, viewer: &Viewer, notice: Option<Notice>, status: StatusCode) -> Response {
+    match components_data(state, viewer.can_manage).await {
+        Ok(c) => html(status, view::components(&frame(state), viewer, notice.as_ref(), &c)),
+        Err(e) => failure(state, Some(viewer), e),
+    }
+}
+
+async fn components_screen(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, viewer) = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let notice = query.get("done").map(|_| Notice { kind: "ok", text: "Saved.".into() });
+    render_components(&state, &viewer, notice, StatusCode::OK).await
+}
+
+/// After a components form: back to the screen, or the screen with what went wrong.
+async fn after_components(state: &ApiState, viewer: &Viewer, result: Result<(), AppError>) -> Response {
+    match result {
+        Ok(()) => Redirect::to("/admin/components?done=saved").into_response(),
+        Err(AppError::Conflict { .. }) => {
+            let text = "Someone else changed this component meanwhile. Here it is as it stands now; nothing of yours was saved.".to_owned();
+            render_components(state, viewer, Some(Notice { kind: "warning", text }), StatusCode::CONFLICT).await
+        }
+        Err(AppError::Domain(e)) => {
+            render_components(
+                state,
+                viewer,
+                Some(Notice { kind: "error", text: e.to_string() }),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(state, Some(viewer), e),
+    }
+}
+
+fn group_of(form: &FormData) -> Result<Option<beacon_domain::GroupId>, AppError> {
+    match form.get("group_id").filter(|g| !g.is_empty()) {
+        Some(raw) => {
+            raw.parse().map(Some).map_err(|_| AppError::invalid("group_id", format!("{raw:?} is not a group")))
+        }
+        None => Ok(None),
+    }
+}
+
+async fn add_component(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Admin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let result = match group_of(&form) {
+        Ok(group_id) => {
+            let input = beacon_app::NewComponent {
+                name: form.get("name").unwrap_or_default().to_owned(),
+                description: form.get("description").filter(|d| !d.is_empty()).map(str::to_owned),
+                group_id,
+                position: None,
+                status: None,
+            };
+            state.service.create_component(signed.member_actor(), input).await.map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    after_components(&state, &viewer, result).await
+}
+
+async fn save_component(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Admin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = raw.parse::<ComponentId>() else {
+        return message(&state, Some(&viewer), StatusCode::NOT_FOUND, "Not found", "There is no such component.");
+    };
+    let position =
+        match form.get("position").map(str::trim).filter(|p| !p.is_empty()).map(str::parse::<u32>).transpose() {
+            Ok(p) => p,
+            Err(_) => {
+                return after_components(&state, &viewer, Err(AppError::invalid("position", "a whole number"))).await;
+            }
+        };
+    let status = match form.get("status").map(str::parse::<ComponentStatus>).transpose() {
+        Ok(s) => s,
+        Err(e) => return after_components(&state, &viewer, Err(AppError::invalid("status", e))).await,
+    };
+    let result = match group_of(&form) {
+        Ok(group) => {
+            let patch = beacon_app::ComponentPatch {
+                name: form.get("name").map(str::to_owned),
+                description: form.get("description").map(str::to_owned),
+                group_id: Some(group),
+                position,
+                status,
+            };
+            state.service.update_component(signed.member_actor(), id, version_of(&form), patch).await.map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    after_components(&state, &viewer, result).await
+}
+
+async fn add_group(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Admin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let input = beacon_app::NewGroup {
+        name: form.get("name").unwrap_or_default().to_owned(),
+        description: None,
+        position: None,
+    };
+    let result = state.service.create_group(signed.member_actor(), input).await.map(|_| ());
+    after_components(&state, &viewer, result).await
 }

@@ -269,3 +269,59 @@ async fn a_concurrent_change_is_reported_and_nothing_is_overwritten() {
     assert_eq!(posted.status, StatusCode::SEE_OTHER);
     assert_eq!(ok(w.service.incident(id).await).incident.status, IncidentStatus::Monitoring);
 }
+
+#[tokio::test]
+async fn admins_manage_components_and_responders_only_read_them() {
+    let w = world();
+    member(&w, "Ada", Role::Admin).await;
+    member(&w, "Rex", Role::Responder).await;
+    let ada = sign_in(&w, "ada@acme.test").await;
+    let rex = sign_in(&w, "rex@acme.test").await;
+    let screen = get(&w, "/admin/components", Some(&ada)).await;
+    let csrf = csrf_of(&screen.body);
+    assert_eq!(
+        post(&w, "/admin/groups", Some(&ada), &[("csrf", &csrf), ("name", "Platform")]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let groups = ok(w.service.groups().await);
+    let group = groups[0].id.to_string();
+    let added =
+        post(&w, "/admin/components", Some(&ada), &[("csrf", &csrf), ("name", "API"), ("group_id", &group)]).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let api = ok(w.service.components().await).remove(0);
+    assert_eq!(api.group_id.map(|g| g.to_string()), Some(group.clone()));
+    let path = format!("/admin/components/{}", api.id);
+    let version = api.version.to_string();
+    let form = |status: &'static str, version: String| {
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("version".to_owned(), version),
+            ("name".to_owned(), "Public API".to_owned()),
+            ("description".to_owned(), String::new()),
+            ("group_id".to_owned(), group.clone()),
+            ("position".to_owned(), "3".to_owned()),
+            ("status".to_owned(), status.to_owned()),
+        ]
+    };
+    let pairs = form("degraded_performance", version.clone());
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(post(&w, &path, Some(&ada), &refs).await.status, StatusCode::SEE_OTHER);
+    let saved = ok(w.service.component(api.id).await);
+    assert_eq!(
+        (saved.name.as_str(), saved.position, saved.status),
+        ("Public API", 3, beacon_domain::ComponentStatus::DegradedPerformance)
+    );
+    // The same form again, at the version it was read: someone changed it meanwhile.
+    let stale = post(&w, &path, Some(&ada), &refs).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert!(stale.body.contains("Someone else changed this component meanwhile"));
+    // A responder reads the screen without forms, and a form posted anyway is refused.
+    let screen = get(&w, "/admin/components", Some(&rex)).await;
+    assert!(screen.body.contains("Public API") && !screen.body.contains("Add component"), "{}", screen.body);
+    let rex_csrf = csrf_of(&screen.body);
+    let pairs = form("major_outage", saved.version.to_string());
+    let mut refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    refs[0] = ("csrf", &rex_csrf);
+    assert_eq!(post(&w, &path, Some(&rex), &refs).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(ok(w.service.component(api.id).await), saved, "nothing changed");
+}

@@ -14,6 +14,8 @@ pub struct Viewer {
     pub csrf: String,
     /// Responder and up: may report and update incidents.
     pub can_respond: bool,
+    /// Admin and up: may change components, templates and the like.
+    pub can_manage: bool,
 }
 
 /// The console's frame: the page's name and the public page's address.
@@ -324,6 +326,48 @@ pub fn maintenance(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, view
     to_string(render_template(
         &MaintenancePage { frame, title: &view.title, viewer: Some(viewer), notice, m: view },
         "admin/maintenance.html",
+    ))
+}
+
+/// A component as the components screen edits it.
+#[derive(Clone, Debug)]
+pub struct ComponentEditRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub position: u32,
+    pub version: u64,
+    /// Shown status (what incidents and maintenance impose, or the manual one).
+    pub status: String,
+    pub status_label: String,
+    /// The manual status, as choices.
+    pub manual: Vec<Choice>,
+    /// The group, as choices (the first: no group).
+    pub groups: Vec<Choice>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ComponentsScreen {
+    pub components: Vec<ComponentEditRow>,
+    pub groups: Vec<Choice>,
+    /// Admin and up: may change components.
+    pub can_manage: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/components.html")]
+struct ComponentsPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    c: &'a ComponentsScreen,
+}
+
+pub fn components(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, c: &ComponentsScreen) -> String {
+    to_string(render_template(
+        &ComponentsPage { frame, title: "Components", viewer: Some(viewer), notice, c },
+        "admin/components.html",
     ))
 }
 
