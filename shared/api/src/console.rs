@@ -49,6 +49,9 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/components", get(components_screen).post(add_component))
         .route("/admin/components/{id}", post(save_component))
         .route("/admin/groups", post(add_group))
+        .route("/admin/monitors", get(monitors_screen))
+        .route("/admin/monitors/{id}/{action}", post(monitor_action))
+        .route("/admin/audit", get(audit_log))
 }
 
 // ---------------------------------------------------------------- plumbing
@@ -1402,4 +1405,167 @@ async fn add_group(State(state): State<ApiState>, headers: HeaderMap, body: Byte
     };
     let result = state.service.create_group(signed.member_actor(), input).await.map(|_| ());
     after_components(&state, &viewer, result).await
+}
+
+// ---------------------------------------------------------------- monitors
+
+async fn monitor_cards(state: &ApiState) -> Result<Vec<view::MonitorCard>, AppError> {
+    let mut cards = Vec::new();
+    for m in state.service.monitors().await? {
+        let mut regions = Vec::new();
+        for region in &m.regions {
+            let latest = state.service.monitor_results(m.id, region, None, 1).await?.items.into_iter().next();
+            regions.push(match latest {
+                Some(r) => {
+                    let (at_iso, at_text) = time_texts(r.at);
+                    let mut detail = r.status_code.map(|c| format!("HTTP {c}, ")).unwrap_or_default();
+                    detail.push_str(&format!("{} ms", r.latency_ms));
+                    if let Some(message) = &r.message {
+                        detail.push_str(&format!(", {message}"));
+                    }
+                    view::RegionLine {
+                        region: region.clone(),
+                        outcome: r.outcome.as_str().into(),
+                        detail,
+                        at_iso,
+                        at_text,
+                    }
+                }
+                None => view::RegionLine {
+                    region: region.clone(),
+                    outcome: "not checked yet".into(),
+                    detail: String::new(),
+                    at_iso: String::new(),
+                    at_text: String::new(),
+                },
+            });
+        }
+        let kind =
+            serde_json::to_value(&m.check).ok().and_then(|v| v["kind"].as_str().map(str::to_owned)).unwrap_or_default();
+        cards.push(view::MonitorCard {
+            id: m.id.to_string(),
+            name: m.name.to_string(),
+            kind,
+            state: match (m.state.confirmed, m.last_outcome) {
+                (Some(confirmed), _) => format!("{} (incident open)", confirmed.as_str()),
+                (None, Some(last)) if m.last_round_muted => format!("{} (muted by maintenance)", last.as_str()),
+                (None, Some(last)) => last.as_str().to_owned(),
+                (None, None) => "not checked yet".to_owned(),
+            },
+            paused: m.paused,
+            incident_id: m.incident_id.map(|i| i.to_string()),
+            regions,
+        });
+    }
+    Ok(cards)
+}
+
+async fn monitors_screen(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, viewer) = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let notice = match query.get("done").map(String::as_str) {
+        Some("pause") => Some("Monitor paused."),
+        Some("resume") => Some("Monitor resumed."),
+        Some("check") => Some("A check is due now; its result shows here once a probe has run it."),
+        _ => None,
+    }
+    .map(|text| Notice { kind: "ok", text: text.into() });
+    match monitor_cards(&state).await {
+        Ok(cards) => html(StatusCode::OK, view::monitors(&frame(&state), &viewer, notice.as_ref(), &cards)),
+        Err(e) => failure(&state, Some(&viewer), e),
+    }
+}
+
+async fn monitor_action(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path((raw, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Responder).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = raw.parse::<beacon_domain::MonitorId>() else {
+        return message(&state, Some(&viewer), StatusCode::NOT_FOUND, "Not found", "There is no such monitor.");
+    };
+    let actor = signed.member_actor();
+    let result = match action.as_str() {
+        "pause" => state.service.set_monitor_paused(actor, id, true).await,
+        "resume" => state.service.set_monitor_paused(actor, id, false).await,
+        "check" => state.service.check_monitor_now(actor, id).await,
+        _ => return message(&state, Some(&viewer), StatusCode::NOT_FOUND, "Not found", "There is no such action."),
+    };
+    match result {
+        Ok(_) => Redirect::to(&format!("/admin/monitors?done={action}")).into_response(),
+        Err(e) => failure(&state, Some(&viewer), e),
+    }
+}
+
+// ---------------------------------------------------------------- audit
+
+async fn audit_log(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (signed, viewer) = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if signed.member.role < Role::Admin {
+        return message(
+            &state,
+            Some(&viewer),
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "The audit log needs the admin role.",
+        );
+    }
+    let cursor = query.get("cursor").map(|c| beacon_store::Cursor::from_token(c.clone()));
+    let page = match state.service.audit_log(cursor, 100).await {
+        Ok(page) => page,
+        Err(e) => return failure(&state, Some(&viewer), e),
+    };
+    let members = match state.service.members().await {
+        Ok(m) => m,
+        Err(e) => return failure(&state, Some(&viewer), e),
+    };
+    let lines: Vec<view::AuditLine> = page
+        .items
+        .iter()
+        .map(|change| {
+            let (at_iso, at_text) = time_texts(change.at);
+            let who = match &change.actor {
+                beacon_domain::Actor::Member { id } => {
+                    members.iter().find(|m| m.id == *id).map_or("A former member".to_owned(), |m| m.name.to_string())
+                }
+                beacon_domain::Actor::Monitor { .. } => "A monitor".to_owned(),
+                beacon_domain::Actor::Integration { .. } => "An integration".to_owned(),
+                beacon_domain::Actor::System => "Beacon".to_owned(),
+            };
+            // The change in its wire form: its kind and the ids it names.
+            let wire = serde_json::to_value(&change.kind).unwrap_or_default();
+            let mut what = wire["kind"].as_str().unwrap_or("change").replace('_', " ");
+            if let Some(fields) = wire.as_object() {
+                for (key, value) in fields.iter().filter(|(k, v)| k.ends_with("_id") && v.is_string()) {
+                    what.push_str(&format!(
+                        " · {} {}",
+                        key.trim_end_matches("_id"),
+                        value.as_str().unwrap_or_default()
+                    ));
+                }
+            }
+            view::AuditLine { at_iso, at_text, who, what }
+        })
+        .collect();
+    let next = page.next.as_ref().map(|c| c.as_str().to_owned());
+    html(StatusCode::OK, view::audit(&frame(&state), &viewer, &lines, next.as_deref()))
 }

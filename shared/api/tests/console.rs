@@ -325,3 +325,60 @@ async fn admins_manage_components_and_responders_only_read_them() {
     assert_eq!(post(&w, &path, Some(&rex), &refs).await.status, StatusCode::FORBIDDEN);
     assert_eq!(ok(w.service.component(api.id).await), saved, "nothing changed");
 }
+
+#[tokio::test]
+async fn monitors_are_paused_and_checked_from_the_console_and_admins_read_the_audit_log() {
+    let w = world();
+    member(&w, "Ada", Role::Admin).await;
+    member(&w, "Vic", Role::Viewer).await;
+    let check: beacon_domain::MonitorKind =
+        ok(serde_json::from_str(r#"{"kind":"tcp","host":"db.example.com","port":5432}"#));
+    let monitor = ok(w
+        .service
+        .create_monitor(
+            Actor::System,
+            beacon_app::MonitorSettings {
+                name: "Database port".into(),
+                check,
+                interval_seconds: None,
+                regions: Some(vec!["local".into()]),
+                thresholds: None,
+                components: vec![],
+                incident_title: None,
+                incident_message: None,
+                publish: true,
+                paused: false,
+            },
+            &["local".to_owned()],
+        )
+        .await)
+    .monitor;
+    let ada = sign_in(&w, "ada@acme.test").await;
+    let vic = sign_in(&w, "vic@acme.test").await;
+    let screen = get(&w, "/admin/monitors", Some(&ada)).await;
+    assert!(screen.body.contains("Database port") && screen.body.contains("not checked yet"), "{}", screen.body);
+    let csrf = csrf_of(&screen.body);
+    let paused = post(&w, &format!("/admin/monitors/{}/pause", monitor.id), Some(&ada), &[("csrf", &csrf)]).await;
+    assert_eq!(paused.status, StatusCode::SEE_OTHER);
+    assert!(ok(w.service.monitor(monitor.id).await).paused);
+    let screen = get(&w, "/admin/monitors?done=pause", Some(&ada)).await;
+    assert!(screen.body.contains("Resume Database port"), "{}", screen.body);
+    let resumed = post(&w, &format!("/admin/monitors/{}/resume", monitor.id), Some(&ada), &[("csrf", &csrf)]).await;
+    assert_eq!(resumed.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        post(&w, &format!("/admin/monitors/{}/check", monitor.id), Some(&ada), &[("csrf", &csrf)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // A viewer sees no buttons and is refused.
+    let screen = get(&w, "/admin/monitors", Some(&vic)).await;
+    assert!(!screen.body.contains("Pause Database port"));
+    let vic_csrf = csrf_of(&screen.body);
+    let refused = post(&w, &format!("/admin/monitors/{}/pause", monitor.id), Some(&vic), &[("csrf", &vic_csrf)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(!ok(w.service.monitor(monitor.id).await).paused);
+    // The audit log: the monitor's changes with who made them; not for viewers.
+    let log = get(&w, "/admin/audit", Some(&ada)).await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(log.body.contains("monitor changed") && log.body.contains("Ada"), "{}", log.body);
+    assert_eq!(get(&w, "/admin/audit", Some(&vic)).await.status, StatusCode::FORBIDDEN);
+}

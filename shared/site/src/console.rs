@@ -371,6 +371,71 @@ pub fn components(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, c: &C
     ))
 }
 
+/// A monitor with its latest result from each region.
+#[derive(Clone, Debug)]
+pub struct MonitorCard {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub state: String,
+    pub paused: bool,
+    pub incident_id: Option<String>,
+    pub regions: Vec<RegionLine>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RegionLine {
+    pub region: String,
+    pub outcome: String,
+    pub detail: String,
+    pub at_iso: String,
+    pub at_text: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/monitors.html")]
+struct MonitorsPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    monitors: &'a [MonitorCard],
+}
+
+pub fn monitors(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, monitors: &[MonitorCard]) -> String {
+    to_string(render_template(
+        &MonitorsPage { frame, title: "Monitors", viewer: Some(viewer), notice, monitors },
+        "admin/monitors.html",
+    ))
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug)]
+pub struct AuditLine {
+    pub at_iso: String,
+    pub at_text: String,
+    pub who: String,
+    pub what: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    lines: &'a [AuditLine],
+    next: Option<&'a str>,
+}
+
+pub fn audit(frame: &Frame, viewer: &Viewer, lines: &[AuditLine], next: Option<&str>) -> String {
+    to_string(render_template(
+        &AuditPage { frame, title: "Audit log", viewer: Some(viewer), notice: None, lines, next },
+        "admin/audit.html",
+    ))
+}
+
 #[derive(Template)]
 #[template(path = "admin/message.html")]
 struct MessagePage<'a> {
