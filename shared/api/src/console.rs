@@ -40,6 +40,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/incidents/{id}/comments", post(add_comment))
         .route("/admin/incidents/{id}/edit", post(edit_incident))
         .route("/admin/incidents/{id}/publish", post(publish_incident))
+        .route("/admin/incidents/{id}/postmortem", post(save_postmortem))
+        .route("/admin/incidents/{id}/postmortem/publish", post(publish_postmortem))
         .route("/admin/maintenance", get(maintenance_list).post(schedule))
         .route("/admin/maintenance/new", get(schedule_form))
         .route("/admin/maintenance/{id}", get(maintenance_page))
@@ -600,6 +602,8 @@ fn done_notice(done: Option<&String>) -> Option<Notice> {
         Some("commented") => "Comment added.",
         Some("edited") => "Changes saved.",
         Some("published") => "Incident published.",
+        Some("postmortem") => "Postmortem saved.",
+        Some("postmortem-published") => "Postmortem published.",
         _ => return None,
     };
     Some(Notice { kind: "ok", text: text.into() })
@@ -1568,4 +1572,45 @@ async fn audit_log(
         .collect();
     let next = page.next.as_ref().map(|c| c.as_str().to_owned());
     html(StatusCode::OK, view::audit(&frame(&state), &viewer, &lines, next.as_deref()))
+}
+
+// ---------------------------------------------------------------- postmortems
+
+async fn save_postmortem(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Responder).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = raw.parse::<IncidentId>() else {
+        return message(&state, Some(&viewer), StatusCode::NOT_FOUND, "Not found", "There is no such incident.");
+    };
+    let text = form.get("body").unwrap_or_default().to_owned();
+    let result = state.service.write_postmortem(signed.member_actor(), id, version_of(&form), text).await.map(|_| ());
+    after_change(&state, &viewer, id, result, "postmortem", ("", "")).await
+}
+
+async fn publish_postmortem(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Responder).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = raw.parse::<IncidentId>() else {
+        return message(&state, Some(&viewer), StatusCode::NOT_FOUND, "Not found", "There is no such incident.");
+    };
+    let notify = form.get("notify").is_some();
+    let result =
+        state.service.publish_postmortem(signed.member_actor(), id, version_of(&form), notify).await.map(|_| ());
+    after_change(&state, &viewer, id, result, "postmortem-published", ("", "")).await
 }

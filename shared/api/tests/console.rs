@@ -382,3 +382,48 @@ async fn monitors_are_paused_and_checked_from_the_console_and_admins_read_the_au
     assert!(log.body.contains("monitor changed") && log.body.contains("Ada"), "{}", log.body);
     assert_eq!(get(&w, "/admin/audit", Some(&vic)).await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_postmortem_is_drafted_privately_and_published_from_the_incident_page() {
+    let w = world();
+    member(&w, "Ada", Role::Responder).await;
+    let ada = sign_in(&w, "ada@acme.test").await;
+    let detail = ok(w
+        .service
+        .report_incident(
+            Actor::System,
+            ReportIncident {
+                title: Some("Login failures".into()),
+                message: Some("Looking.".into()),
+                ..Default::default()
+            },
+        )
+        .await);
+    let id = detail.incident.id;
+    let path = format!("/admin/incidents/{id}");
+    let open = get(&w, &path, Some(&ada)).await;
+    assert!(!open.body.contains("id=\"postmortem\""), "no postmortem while open");
+    ok(w.service.resolve_incident(Actor::System, id, None, None).await);
+    let page = get(&w, &path, Some(&ada)).await;
+    let csrf = csrf_of(&page.body);
+    let version = ok(w.service.incident(id).await).incident.version.to_string();
+    let saved = post(
+        &w,
+        &format!("{path}/postmortem"),
+        Some(&ada),
+        &[("csrf", &csrf), ("version", &version), ("body", "A certificate expired.")],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let public = ok(w.service.public_state().await);
+    assert!(public.incidents.iter().all(|d| d.incident.postmortem.is_none()), "a draft is private");
+    let page = get(&w, &format!("{path}?done=postmortem"), Some(&ada)).await;
+    assert!(page.body.contains("Postmortem saved.") && page.body.contains("Publish postmortem"), "{}", page.body);
+    let version = ok(w.service.incident(id).await).incident.version.to_string();
+    let published =
+        post(&w, &format!("{path}/postmortem/publish"), Some(&ada), &[("csrf", &csrf), ("version", &version)]).await;
+    assert_eq!(published.status, StatusCode::SEE_OTHER);
+    let public = ok(w.service.public_state().await);
+    let shown = public.incidents.iter().find(|d| d.incident.id == id).and_then(|d| d.incident.postmortem.clone());
+    assert_eq!(shown.map(|p| p.body.as_str().to_owned()), Some("A certificate expired.".into()));
+}
