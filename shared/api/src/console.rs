@@ -54,6 +54,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/monitors", get(monitors_screen))
         .route("/admin/monitors/{id}/{action}", post(monitor_action))
         .route("/admin/audit", get(audit_log))
+        .route("/admin/templates", get(templates_screen).post(add_template))
+        .route("/admin/templates/{id}", post(save_template))
 }
 
 // ---------------------------------------------------------------- plumbing
@@ -1613,4 +1615,127 @@ async fn publish_postmortem(
     let result =
         state.service.publish_postmortem(signed.member_actor(), id, version_of(&form), notify).await.map(|_| ());
     after_change(&state, &viewer, id, result, "postmortem-published", ("", "")).await
+}
+
+// ---------------------------------------------------------------- templates
+
+async fn render_templates(state: &ApiState, viewer: &Viewer, notice: Option<Notice>, status: StatusCode) -> Response {
+    let data = async {
+        let templates = state.service.templates().await?;
+        let components = state.service.components().await?;
+        let forms: Vec<view::TemplateForm> = templates
+            .iter()
+            .map(|t| view::TemplateForm {
+                id: t.id.to_string(),
+                version: t.version,
+                name: t.name.to_string(),
+                title: t.title.to_string(),
+                message: t.message.as_str().to_owned(),
+                impacts: choices(&IMPACTS, t.impact, Impact::as_str, impact_label),
+                components: component_choices(&components, &t.components),
+            })
+            .collect();
+        let blank = view::TemplateForm {
+            impacts: choices(&IMPACTS, Impact::Minor, Impact::as_str, impact_label),
+            components: component_choices(&components, &[]),
+            ..Default::default()
+        };
+        Ok::<_, AppError>((forms, blank))
+    };
+    match data.await {
+        Ok((forms, blank)) => html(status, view::templates(&frame(state), viewer, notice.as_ref(), &forms, &blank)),
+        Err(e) => failure(state, Some(viewer), e),
+    }
+}
+
+async fn templates_screen(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, viewer) = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let notice = query.get("done").map(|_| Notice { kind: "ok", text: "Saved.".into() });
+    render_templates(&state, &viewer, notice, StatusCode::OK).await
+}
+
+async fn after_templates(state: &ApiState, viewer: &Viewer, result: Result<(), AppError>) -> Response {
+    match result {
+        Ok(()) => Redirect::to("/admin/templates?done=saved").into_response(),
+        Err(AppError::Conflict { .. }) => {
+            let text = "Someone else changed this template meanwhile. Here it is as it stands now; nothing of yours was saved.".to_owned();
+            render_templates(state, viewer, Some(Notice { kind: "warning", text }), StatusCode::CONFLICT).await
+        }
+        Err(AppError::Domain(e)) => {
+            render_templates(
+                state,
+                viewer,
+                Some(Notice { kind: "error", text: e.to_string() }),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(state, Some(viewer), e),
+    }
+}
+
+/// A template form's fields: impact and components checked here, the rest by the use case.
+fn template_fields(form: &FormData) -> Result<(Impact, Vec<AffectedComponent>), AppError> {
+    let impact = form.get("impact").unwrap_or("minor").parse::<Impact>().map_err(|e| AppError::invalid("impact", e))?;
+    let components = ticked(form).map_err(|e| AppError::invalid("components", e))?;
+    Ok((impact, components))
+}
+
+async fn add_template(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Admin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let result = match template_fields(&form) {
+        Ok((impact, components)) => {
+            let input = beacon_app::NewTemplate {
+                name: form.get("name").unwrap_or_default().to_owned(),
+                title: form.get("title").unwrap_or_default().to_owned(),
+                impact,
+                message: form.get("message").unwrap_or_default().to_owned(),
+                components,
+            };
+            state.service.create_template(signed.member_actor(), input).await.map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    after_templates(&state, &viewer, result).await
+}
+
+async fn save_template(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Admin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = raw.parse::<TemplateId>() else {
+        return message(&state, Some(&viewer), StatusCode::NOT_FOUND, "Not found", "There is no such template.");
+    };
+    let result = match template_fields(&form) {
+        Ok((impact, components)) => {
+            let patch = beacon_app::TemplatePatch {
+                name: form.get("name").map(str::to_owned),
+                title: form.get("title").map(str::to_owned),
+                impact: Some(impact),
+                message: form.get("message").map(str::to_owned),
+                components: Some(components),
+            };
+            state.service.update_template(signed.member_actor(), id, version_of(&form), patch).await.map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    after_templates(&state, &viewer, result).await
 }

@@ -427,3 +427,51 @@ async fn a_postmortem_is_drafted_privately_and_published_from_the_incident_page(
     let shown = public.incidents.iter().find(|d| d.incident.id == id).and_then(|d| d.incident.postmortem.clone());
     assert_eq!(shown.map(|p| p.body.as_str().to_owned()), Some("A certificate expired.".into()));
 }
+
+#[tokio::test]
+async fn admins_keep_the_templates_that_reports_start_from() {
+    let w = world();
+    member(&w, "Ada", Role::Admin).await;
+    ok(w.service
+        .create_component(Actor::System, beacon_app::NewComponent { name: "API".into(), ..Default::default() })
+        .await);
+    let api = ok(w.service.components().await).remove(0);
+    let ada = sign_in(&w, "ada@acme.test").await;
+    let screen = get(&w, "/admin/templates", Some(&ada)).await;
+    assert!(screen.body.contains("No templates yet."), "{}", screen.body);
+    let csrf = csrf_of(&screen.body);
+    let id = api.id.to_string();
+    let status_field = format!("status_{id}");
+    let added = post(
+        &w,
+        "/admin/templates",
+        Some(&ada),
+        &[
+            ("csrf", &csrf),
+            ("name", "API down"),
+            ("title", "The API is down"),
+            ("impact", "critical"),
+            ("components", &id),
+            (&status_field, "major_outage"),
+            ("message", "We are investigating."),
+        ],
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let template = ok(w.service.templates().await).remove(0);
+    assert_eq!((template.title.as_str(), template.impact), ("The API is down", beacon_domain::Impact::Critical));
+    assert_eq!(template.components[0].status, beacon_domain::ComponentStatus::MajorOutage);
+    // The report form starts from it.
+    let form = get(&w, &format!("/admin/incidents/new?template={}", template.id), Some(&ada)).await;
+    assert!(form.body.contains("value=\"The API is down\""), "{}", form.body);
+    // An edit at a stale version is reported and changes nothing.
+    let stale = post(
+        &w,
+        &format!("/admin/templates/{}", template.id),
+        Some(&ada),
+        &[("csrf", &csrf), ("version", "9"), ("name", "x"), ("title", "y"), ("impact", "minor"), ("message", "z")],
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert_eq!(ok(w.service.templates().await).remove(0), template);
+}

@@ -436,6 +436,43 @@ pub fn audit(frame: &Frame, viewer: &Viewer, lines: &[AuditLine], next: Option<&
     ))
 }
 
+/// A template as the templates screen edits it (a blank one for adding).
+#[derive(Clone, Debug, Default)]
+pub struct TemplateForm {
+    /// Empty for the form that adds one.
+    pub id: String,
+    pub version: u64,
+    pub name: String,
+    pub title: String,
+    pub message: String,
+    pub impacts: Vec<Choice>,
+    pub components: Vec<ComponentChoice>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/templates.html")]
+struct TemplatesPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    templates: &'a [TemplateForm],
+    blank: &'a TemplateForm,
+}
+
+pub fn templates(
+    frame: &Frame,
+    viewer: &Viewer,
+    notice: Option<&Notice>,
+    templates: &[TemplateForm],
+    blank: &TemplateForm,
+) -> String {
+    to_string(render_template(
+        &TemplatesPage { frame, title: "Templates", viewer: Some(viewer), notice, templates, blank },
+        "admin/templates.html",
+    ))
+}
+
 #[derive(Template)]
 #[template(path = "admin/message.html")]
 struct MessagePage<'a> {
