@@ -152,6 +152,31 @@ async fn signed_in(state: &ApiState, headers: &HeaderMap) -> Result<(SignedIn, V
     }
 }
 
+/// A refused form: the notice and status to show it with beside the record as it now
+/// stands, or a failure to answer on its own.
+enum Refusal {
+    Shown(Notice, StatusCode),
+    Failed(AppError),
+}
+
+fn refusal(e: AppError, what: &str) -> Refusal {
+    match e {
+        AppError::Conflict { .. } => Refusal::Shown(
+            Notice {
+                kind: "warning",
+                text: format!(
+                    "Someone else changed this {what} meanwhile. Here it is as it stands now; nothing of yours was saved."
+                ),
+            },
+            StatusCode::CONFLICT,
+        ),
+        AppError::Domain(e) => {
+            Refusal::Shown(Notice { kind: "error", text: e.to_string() }, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        other => Refusal::Failed(other),
+    }
+}
+
 /// A submitted form's fields, in order (repeated names kept).
 struct FormData(Vec<(String, String)>);
 
@@ -1165,16 +1190,10 @@ async fn after_maintenance(
 ) -> Response {
     match result {
         Ok(()) => Redirect::to(&format!("/admin/maintenance/{id}?done={done}")).into_response(),
-        Err(AppError::Conflict { .. }) => {
-            let text = "Someone else changed this maintenance meanwhile. Here it is as it stands now; nothing of yours was saved.".to_owned();
-            render_maintenance(state, viewer, id, Some(Notice { kind: "warning", text }), StatusCode::CONFLICT, draft)
-                .await
-        }
-        Err(AppError::Domain(e)) => {
-            let notice = Notice { kind: "error", text: e.to_string() };
-            render_maintenance(state, viewer, id, Some(notice), StatusCode::UNPROCESSABLE_ENTITY, draft).await
-        }
-        Err(e) => failure(state, Some(viewer), e),
+        Err(e) => match refusal(e, "maintenance") {
+            Refusal::Shown(notice, status) => render_maintenance(state, viewer, id, Some(notice), status, draft).await,
+            Refusal::Failed(e) => failure(state, Some(viewer), e),
+        },
     }
 }
 
@@ -1309,20 +1328,10 @@ async fn components_screen(
 async fn after_components(state: &ApiState, viewer: &Viewer, result: Result<(), AppError>) -> Response {
     match result {
         Ok(()) => Redirect::to("/admin/components?done=saved").into_response(),
-        Err(AppError::Conflict { .. }) => {
-            let text = "Someone else changed this component meanwhile. Here it is as it stands now; nothing of yours was saved.".to_owned();
-            render_components(state, viewer, Some(Notice { kind: "warning", text }), StatusCode::CONFLICT).await
-        }
-        Err(AppError::Domain(e)) => {
-            render_components(
-                state,
-                viewer,
-                Some(Notice { kind: "error", text: e.to_string() }),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(e) => failure(state, Some(viewer), e),
+        Err(e) => match refusal(e, "component") {
+            Refusal::Shown(notice, status) => render_components(state, viewer, Some(notice), status).await,
+            Refusal::Failed(e) => failure(state, Some(viewer), e),
+        },
     }
 }
 
@@ -1664,20 +1673,10 @@ async fn templates_screen(
 async fn after_templates(state: &ApiState, viewer: &Viewer, result: Result<(), AppError>) -> Response {
     match result {
         Ok(()) => Redirect::to("/admin/templates?done=saved").into_response(),
-        Err(AppError::Conflict { .. }) => {
-            let text = "Someone else changed this template meanwhile. Here it is as it stands now; nothing of yours was saved.".to_owned();
-            render_templates(state, viewer, Some(Notice { kind: "warning", text }), StatusCode::CONFLICT).await
-        }
-        Err(AppError::Domain(e)) => {
-            render_templates(
-                state,
-                viewer,
-                Some(Notice { kind: "error", text: e.to_string() }),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(e) => failure(state, Some(viewer), e),
+        Err(e) => match refusal(e, "template") {
+            Refusal::Shown(notice, status) => render_templates(state, viewer, Some(notice), status).await,
+            Refusal::Failed(e) => failure(state, Some(viewer), e),
+        },
     }
 }
 
