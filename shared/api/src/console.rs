@@ -460,16 +460,7 @@ async fn overview_data(state: &ApiState) -> Result<view::Overview, AppError> {
         .monitors()
         .await?
         .iter()
-        .map(|m| view::MonitorRow {
-            name: m.name.to_string(),
-            state: match (m.state.confirmed, m.last_outcome) {
-                (Some(confirmed), _) => format!("{} (incident open)", confirmed.as_str()),
-                (None, Some(last)) if m.last_round_muted => format!("{} (muted by maintenance)", last.as_str()),
-                (None, Some(last)) => last.as_str().to_owned(),
-                (None, None) => "not checked yet".to_owned(),
-            },
-            paused: m.paused,
-        })
+        .map(|m| view::MonitorRow { name: m.name.to_string(), state: monitor_state(m), paused: m.paused })
         .collect();
     Ok(view::Overview { open, active_maintenance, upcoming_maintenance, groups: grouped, monitors })
 }
@@ -749,16 +740,31 @@ async fn incident_view(state: &ApiState, id: IncidentId) -> Result<view::Inciden
     })
 }
 
-/// A timeline entry in words, with who did it.
-fn describe(e: &TimelineEntry, name_of: &impl Fn(ComponentId) -> String, members: &[beacon_domain::Member]) -> String {
-    let who = match &e.actor {
+/// Who made a change, in words.
+fn actor_name(actor: &beacon_domain::Actor, members: &[beacon_domain::Member]) -> String {
+    match actor {
         beacon_domain::Actor::Member { id } => {
             members.iter().find(|m| m.id == *id).map_or("A former member".to_owned(), |m| m.name.to_string())
         }
         beacon_domain::Actor::Monitor { .. } => "A monitor".to_owned(),
         beacon_domain::Actor::Integration { .. } => "An integration".to_owned(),
         beacon_domain::Actor::System => "Beacon".to_owned(),
-    };
+    }
+}
+
+/// A monitor's state in words: what an open incident stands for, or its last round.
+fn monitor_state(m: &beacon_domain::Monitor) -> String {
+    match (m.state.confirmed, m.last_outcome) {
+        (Some(confirmed), _) => format!("{} (incident open)", confirmed.as_str()),
+        (None, Some(last)) if m.last_round_muted => format!("{} (muted by maintenance)", last.as_str()),
+        (None, Some(last)) => last.as_str().to_owned(),
+        (None, None) => "not checked yet".to_owned(),
+    }
+}
+
+/// A timeline entry in words, with who did it.
+fn describe(e: &TimelineEntry, name_of: &impl Fn(ComponentId) -> String, members: &[beacon_domain::Member]) -> String {
+    let who = actor_name(&e.actor, members);
     let what = match &e.kind {
         EventKind::Created { status, impact, .. } => {
             format!("reported it ({}, impact {})", status.label(), impact.as_str())
@@ -1461,12 +1467,7 @@ async fn monitor_cards(state: &ApiState) -> Result<Vec<view::MonitorCard>, AppEr
             id: m.id.to_string(),
             name: m.name.to_string(),
             kind,
-            state: match (m.state.confirmed, m.last_outcome) {
-                (Some(confirmed), _) => format!("{} (incident open)", confirmed.as_str()),
-                (None, Some(last)) if m.last_round_muted => format!("{} (muted by maintenance)", last.as_str()),
-                (None, Some(last)) => last.as_str().to_owned(),
-                (None, None) => "not checked yet".to_owned(),
-            },
+            state: monitor_state(&m),
             paused: m.paused,
             incident_id: m.incident_id.map(|i| i.to_string()),
             regions,
@@ -1558,14 +1559,7 @@ async fn audit_log(
         .iter()
         .map(|change| {
             let (at_iso, at_text) = time_texts(change.at);
-            let who = match &change.actor {
-                beacon_domain::Actor::Member { id } => {
-                    members.iter().find(|m| m.id == *id).map_or("A former member".to_owned(), |m| m.name.to_string())
-                }
-                beacon_domain::Actor::Monitor { .. } => "A monitor".to_owned(),
-                beacon_domain::Actor::Integration { .. } => "An integration".to_owned(),
-                beacon_domain::Actor::System => "Beacon".to_owned(),
-            };
+            let who = actor_name(&change.actor, members.as_slice());
             // The change in its wire form: its kind and the ids it names.
             let wire = serde_json::to_value(&change.kind).unwrap_or_default();
             let mut what = wire["kind"].as_str().unwrap_or("change").replace('_', " ");

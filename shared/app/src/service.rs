@@ -90,11 +90,7 @@ impl Service {
     ) -> AppResult<()> {
         let mut change = self.change(at, actor, kind);
         change.incident = incident;
-        writes.push(repo::change_write(&change)?);
-        if !change.kind.is_incident_change() {
-            writes.push(repo::audit_write(&change)?);
-        }
-        Ok(())
+        self.record(writes, &change)
     }
 
     /// Every open incident with what it imposes, newest first.

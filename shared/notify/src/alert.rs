@@ -112,11 +112,7 @@ fn alerting(change: &Change) -> Option<(AlertEvent, Option<IncidentId>, Option<M
 /// The alert notice's id: the change's time, and bits from a hash of the change, so a
 /// redelivered change derives the same notice.
 fn alert_notice_id(change: &Change) -> NoticeId {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{}/alert", change.id));
-    let mut random = [0u8; 16];
-    random[6..].copy_from_slice(&digest[..10]);
-    NoticeId::new(ulid::Ulid::from_parts(change.id.ulid().timestamp_ms(), u128::from_be_bytes(random)))
+    crate::notice::change_notice_id(change, "alert")
 }
 
 /// The team's reminder of a maintenance starting soon.

@@ -265,7 +265,7 @@ pub async fn build_all(service: &Service, change: &Change) -> AppResult<Vec<Noti
 
 /// The notice id of a change's own news (maintenance, postmortem): derived from the
 /// change, so a redelivered change derives it again.
-fn change_notice_id(change: &Change, what: &str) -> NoticeId {
+pub(crate) fn change_notice_id(change: &Change, what: &str) -> NoticeId {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("{}/{what}", change.id));
     let mut random = [0u8; 16];
@@ -363,12 +363,7 @@ pub async fn build_postmortem(service: &Service, change: &Change) -> AppResult<O
 }
 
 fn component_notice_id(change: &Change, component: ComponentId) -> NoticeId {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{}/{component}", change.id));
-    let mut random = [0u8; 16];
-    random[6..].copy_from_slice(&digest[..10]);
-    let bits = u128::from_be_bytes(random);
-    NoticeId::new(ulid::Ulid::from_parts(change.id.ulid().timestamp_ms(), bits))
+    change_notice_id(change, &component.to_string())
 }
 
 /// Builds the incident notice of a change from the current state, or `None` when the
