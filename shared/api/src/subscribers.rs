@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use beacon_app::subscribers::{DeliveryAttempt, parse_channel};
 use beacon_app::{NewSubscriber, SubscriberFilter};
 use beacon_domain::{
-    Channel, ChannelKind, ComponentId, Email, Events, FieldError, GroupId, IncidentId, Interest, Role, Subscriber,
-    SubscriberId, SubscriberState,
+    Actor, Channel, ChannelKind, ComponentId, Email, Events, FieldError, GroupId, IncidentId, Interest, Role,
+    Subscriber, SubscriberId, SubscriberState,
 };
 use beacon_store::Cursor;
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,8 @@ pub struct SubscriberQuery {
     pub state: Option<String>,
     /// `email`, `webhook`, `slack`, `teams` or `discord`.
     pub channel: Option<String>,
+    /// Words the address (an endpoint's scheme and host) or the contact must contain.
+    pub q: Option<String>,
     /// 1 to 1000, default 50.
     pub limit: Option<usize>,
     pub cursor: Option<String>,
@@ -152,11 +154,16 @@ pub struct ImportError {
     pub message: String,
 }
 
-fn filter(state: Option<&str>, channel: Option<&str>) -> Result<SubscriberFilter, Problem> {
+pub(crate) fn filter(
+    state: Option<&str>,
+    channel: Option<&str>,
+    search: Option<&str>,
+) -> Result<SubscriberFilter, Problem> {
     let mut errors = Vec::new();
     let state = state.and_then(|s| s.parse().map_err(|e: String| errors.push(FieldError::new("state", e))).ok());
     let channel = channel.and_then(|c| c.parse().map_err(|e: String| errors.push(FieldError::new("channel", e))).ok());
-    if errors.is_empty() { Ok(SubscriberFilter { state, channel }) } else { Err(Problem::invalid(errors)) }
+    let search = search.map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned);
+    if errors.is_empty() { Ok(SubscriberFilter { state, channel, search }) } else { Err(Problem::invalid(errors)) }
 }
 
 fn subscriber_id(raw: &str) -> Result<SubscriberId, Problem> {
@@ -171,7 +178,7 @@ pub async fn list_subscribers(
     ApiQuery(q): ApiQuery<SubscriberQuery>,
 ) -> ApiResult {
     auth.require(Role::Admin)?;
-    let f = filter(q.state.as_deref(), q.channel.as_deref())?;
+    let f = filter(q.state.as_deref(), q.channel.as_deref(), q.q.as_deref())?;
     let page = state.service.subscribers(f, q.cursor.map(Cursor::from_token), q.limit.unwrap_or(50)).await?;
     Ok(Json(SubscriberPage {
         items: page.items.iter().map(SubscriberView::from).collect(),
@@ -188,7 +195,7 @@ pub async fn count_subscribers(
     ApiQuery(q): ApiQuery<SubscriberQuery>,
 ) -> ApiResult {
     auth.require(Role::Admin)?;
-    let f = filter(q.state.as_deref(), q.channel.as_deref())?;
+    let f = filter(q.state.as_deref(), q.channel.as_deref(), q.q.as_deref())?;
     Ok(Json(Count { count: state.service.count_subscribers(f).await? }).into_response())
 }
 
@@ -356,6 +363,11 @@ fn csv_row(s: &Subscriber) -> Vec<String> {
     responses((status = 200, description = "Every subscriber as CSV, whole targets included (chat webhook URLs are secrets: keep the file safe)", content_type = "text/csv")))]
 pub async fn export_subscribers(State(state): State<ApiState>, auth: Authenticated) -> ApiResult {
     auth.require(Role::Admin)?;
+    Ok(csv_download(export_csv(&state).await?))
+}
+
+/// Every subscriber as CSV, whole targets included (what the export answers).
+pub(crate) async fn export_csv(state: &ApiState) -> Result<Vec<u8>, Problem> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(CSV_COLUMNS).map_err(|_| Problem::internal())?;
     let mut cursor = None;
@@ -369,13 +381,17 @@ pub async fn export_subscribers(State(state): State<ApiState>, auth: Authenticat
             None => break,
         }
     }
-    let bytes = writer.into_inner().map_err(|_| Problem::internal())?;
+    writer.into_inner().map_err(|_| Problem::internal())
+}
+
+/// The export as a download nobody caches.
+pub(crate) fn csv_download(bytes: Vec<u8>) -> Response {
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"subscribers.csv\""));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 fn parse_row(state: &ApiState, row: &csv::StringRecord, columns: &csv::StringRecord) -> Result<NewSubscriber, String> {
@@ -456,7 +472,18 @@ pub async fn import_subscribers(
             "send the rows as text/csv",
         ));
     }
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(body.as_ref());
+    let report = import_csv(&state, &caller.actor(), body.as_ref()).await?;
+    let mut response = Json(report).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Creates the subscribers a CSV names (confirmed): what the import answers. A row that
+/// cannot be read or is refused is reported by its line and changes nothing; the store
+/// failing stops the import (rows before it stay created, and importing again counts
+/// them as duplicates).
+pub(crate) async fn import_csv(state: &ApiState, actor: &Actor, body: &[u8]) -> Result<ImportReport, Problem> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(body);
     let columns = reader
         .headers()
         .map_err(|e| Problem::invalid(vec![FieldError::new("body", format!("the header row is not CSV: {e}"))]))?
@@ -471,9 +498,9 @@ pub async fn import_subscribers(
             report.errors.push(ImportError { line, message: format!("at most {MAX_IMPORT_ROWS} rows per import") });
             break;
         }
-        let parsed = row.map_err(|e| e.to_string()).and_then(|row| parse_row(&state, &row, &columns));
+        let parsed = row.map_err(|e| e.to_string()).and_then(|row| parse_row(state, &row, &columns));
         match parsed {
-            Ok(input) => match state.service.create_subscriber(caller.actor(), input).await {
+            Ok(input) => match state.service.create_subscriber(actor.clone(), input).await {
                 Ok(created) => {
                     report.created += 1;
                     if let Some(signing_secret) = created.signing_secret {
@@ -489,7 +516,5 @@ pub async fn import_subscribers(
             Err(message) => report.errors.push(ImportError { line, message }),
         }
     }
-    let mut response = Json(report).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(report)
 }

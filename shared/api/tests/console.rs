@@ -475,3 +475,282 @@ async fn admins_keep_the_templates_that_reports_start_from() {
     assert_eq!(stale.status, StatusCode::CONFLICT);
     assert_eq!(ok(w.service.templates().await).remove(0), template);
 }
+
+async fn post_json(w: &World, path: &str, body: Vec<u8>) -> Answer {
+    let request = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    send(w, ok(request.body(Body::from(body)))).await
+}
+
+async fn get_with_token(w: &World, path: &str, token: &str) -> StatusCode {
+    let request = Request::get(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    send(w, ok(request.body(Body::empty()))).await.status
+}
+
+/// The text between `start` and the next `end` in `page`.
+fn between(page: &str, start: &str, end: &str) -> String {
+    let from = page.find(start).unwrap_or_else(|| panic!("no {start:?} in {page}")) + start.len();
+    page[from..].split(end).next().unwrap_or_default().to_owned()
+}
+
+async fn subscriber_count(w: &World) -> u64 {
+    ok(w.service.count_subscribers(beacon_app::SubscriberFilter::default()).await)
+}
+
+#[tokio::test]
+async fn admins_search_count_export_import_and_remove_subscribers() {
+    let w = world();
+    member(&w, "Ada", Role::Admin).await;
+    member(&w, "Rita", Role::Responder).await;
+    let ada = sign_in(&w, "ada@acme.test").await;
+    let rita = sign_in(&w, "rita@acme.test").await;
+    let screen = get(&w, "/admin/subscribers", Some(&ada)).await;
+    assert_eq!(screen.status, StatusCode::OK);
+    assert!(screen.body.contains("<strong>0</strong> subscribers match"), "{}", screen.body);
+    let csrf = csrf_of(&screen.body);
+
+    // A CSV without a target column is refused whole: nothing made, the text kept.
+    let refused =
+        post(&w, "/admin/subscribers/import", Some(&ada), &[("csrf", &csrf), ("csv", "email\nx@y.test")]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("target") && refused.body.contains("email\nx@y.test</textarea>"), "{}", refused.body);
+    assert_eq!(subscriber_count(&w).await, 0);
+
+    let csv = "kind,target\nemail,bob@example.com\nemail,carol@example.com\nemail,not-an-address\nwebhook,https://hooks.example.com/beacon\nemail,bob@example.com\n";
+    let imported = post(&w, "/admin/subscribers/import", Some(&ada), &[("csrf", &csrf), ("csv", csv)]).await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    let report = between(&imported.body, "id=\"import-report\"", "</div>");
+    assert!(report.contains("<strong>3</strong> created, 1 already subscribed, 1 refused"), "{report}");
+    assert!(report.contains("Line 4:"), "{report}");
+    // The webhook's signing secret, once.
+    assert!(report.contains("Line 5") && report.contains("<code>"), "{report}");
+    assert_eq!(subscriber_count(&w).await, 3);
+
+    // Search, with the count following the filters.
+    let found = get(&w, "/admin/subscribers?q=BOB&state=&channel=", Some(&ada)).await;
+    assert!(found.body.contains("<strong>1</strong> subscriber matches") && found.body.contains("bob@example.com"));
+    assert!(!found.body.contains("carol@example.com"));
+    let webhooks = get(&w, "/admin/subscribers?channel=webhook", Some(&ada)).await;
+    assert!(webhooks.body.contains("<strong>1</strong> subscriber matches"), "{}", webhooks.body);
+    let bad = get(&w, "/admin/subscribers?state=sleeping", Some(&ada)).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The export is the whole list as CSV, never cached.
+    let export = get(&w, "/admin/subscribers/export.csv", Some(&ada)).await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(export.body.starts_with("id,kind,target"), "{}", export.body);
+    assert!(export.body.contains("carol@example.com") && export.body.contains("https://hooks.example.com/beacon"));
+
+    // A responder reaches none of it, and their posts change nothing.
+    assert_eq!(get(&w, "/admin/subscribers", Some(&rita)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(get(&w, "/admin/subscribers/export.csv", Some(&rita)).await.status, StatusCode::FORBIDDEN);
+    let rita_csrf = csrf_of(&get(&w, "/admin", Some(&rita)).await.body);
+    let sneaky =
+        post(&w, "/admin/subscribers/import", Some(&rita), &[("csrf", &rita_csrf), ("csv", "target\neve@example.com")])
+            .await;
+    assert_eq!(sneaky.status, StatusCode::FORBIDDEN);
+    assert_eq!(subscriber_count(&w).await, 3);
+
+    // Removing one: the count follows; without the CSRF token nothing goes.
+    let bob_id = between(&found.body, "action=\"/admin/subscribers/", "/delete\"");
+    let forged = post(&w, &format!("/admin/subscribers/{bob_id}/delete"), Some(&ada), &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(subscriber_count(&w).await, 3);
+    let removed = post(&w, &format!("/admin/subscribers/{bob_id}/delete"), Some(&ada), &[("csrf", &csrf)]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert_eq!(subscriber_count(&w).await, 2);
+    let after = get(&w, "/admin/subscribers?done=removed", Some(&ada)).await;
+    assert!(after.body.contains("<strong>2</strong> subscribers match") && !after.body.contains("bob@example.com"));
+}
+
+#[tokio::test]
+async fn integrations_show_their_url_once_and_keep_a_delivery_log() {
+    let w = world();
+    member(&w, "Ada", Role::Admin).await;
+    member(&w, "Rita", Role::Responder).await;
+    let api = ok(w
+        .service
+        .create_component(
+            Actor::System,
+            beacon_app::NewComponent {
+                name: "API".into(),
+                description: None,
+                group_id: None,
+                position: None,
+                status: None,
+            },
+        )
+        .await);
+    let ada = sign_in(&w, "ada@acme.test").await;
+    let screen = get(&w, "/admin/integrations", Some(&ada)).await;
+    assert!(screen.body.contains("No integrations yet"), "{}", screen.body);
+    let csrf = csrf_of(&screen.body);
+    let status_field = format!("status_{}", api.id);
+    let api_id = api.id.to_string();
+    let created = post(
+        &w,
+        "/admin/integrations",
+        Some(&ada),
+        &[
+            ("csrf", &csrf),
+            ("name", "Prometheus"),
+            ("kind", "alertmanager"),
+            ("components", &api_id),
+            (&status_field, "major_outage"),
+            ("publish", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let url = between(&created.body, "id=\"hook-url\">", "</code>");
+    assert!(url.starts_with("https://status.acme.test/api/v1/hooks/"), "{url}");
+    let path = url.trim_start_matches("https://status.acme.test").to_owned();
+
+    // The tool posts; the incident opens on the component; the log says so.
+    let fixture = format!("{}/../../tests/fixtures/integrations/alertmanager-firing.json", env!("CARGO_MANIFEST_DIR"));
+    let delivered = post_json(&w, &path, ok(std::fs::read(fixture))).await;
+    assert_eq!(delivered.status, StatusCode::ACCEPTED, "{}", delivered.body);
+    let id = between(&created.body, "action=\"/admin/integrations/", "/rotate\"");
+    let log = get(&w, &format!("/admin/integrations/{id}"), Some(&ada)).await;
+    assert!(log.body.contains("<td>opened</td>") && log.body.contains("/admin/incidents/"), "{}", log.body);
+    // Shown once: later reads never carry the URL's secret.
+    assert!(!log.body.contains(&path));
+    let list = get(&w, "/admin/integrations", Some(&ada)).await;
+    assert!(list.body.contains("Prometheus") && list.body.contains("API (Major outage)") && !list.body.contains(&path));
+
+    // A new URL: shown once, and the old one stops working at once.
+    let version = between(&log.body, "name=\"version\" value=\"", "\"");
+    let rotated =
+        post(&w, &format!("/admin/integrations/{id}/rotate"), Some(&ada), &[("csrf", &csrf), ("version", &version)])
+            .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let new_url = between(&rotated.body, "id=\"hook-url\">", "</code>");
+    assert_ne!(new_url, url);
+    let fixture = format!("{}/../../tests/fixtures/integrations/alertmanager-firing.json", env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(post_json(&w, &path, ok(std::fs::read(&fixture))).await.status, StatusCode::NOT_FOUND);
+    // The same stale version again is a conflict, and changes nothing.
+    let stale =
+        post(&w, &format!("/admin/integrations/{id}/rotate"), Some(&ada), &[("csrf", &csrf), ("version", &version)])
+            .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert!(!stale.body.contains("id=\"hook-url\""));
+
+    // Responders cannot reach integrations.
+    let rita = sign_in(&w, "rita@acme.test").await;
+    assert_eq!(get(&w, "/admin/integrations", Some(&rita)).await.status, StatusCode::FORBIDDEN);
+    let rita_csrf = csrf_of(&get(&w, "/admin", Some(&rita)).await.body);
+    let refused = post(&w, &format!("/admin/integrations/{id}/delete"), Some(&rita), &[("csrf", &rita_csrf)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(ok(w.service.integrations().await).len(), 1);
+
+    let deleted = post(&w, &format!("/admin/integrations/{id}/delete"), Some(&ada), &[("csrf", &csrf)]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert!(ok(w.service.integrations().await).is_empty());
+    let new_path = new_url.trim_start_matches("https://status.acme.test").to_owned();
+    assert_eq!(post_json(&w, &new_path, ok(std::fs::read(&fixture))).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_team_screen_keeps_the_apis_role_rules() {
+    let w = world();
+    member(&w, "Olga", Role::Owner).await;
+    member(&w, "Ada", Role::Admin).await;
+    member(&w, "Rita", Role::Responder).await;
+    let ada = sign_in(&w, "ada@acme.test").await;
+    let screen = get(&w, "/admin/team", Some(&ada)).await;
+    assert_eq!(screen.status, StatusCode::OK);
+    let csrf = csrf_of(&screen.body);
+    // An admin may not change or remove the owner: no form, and a forged post is refused.
+    let olga = ok(w.service.members().await).into_iter().find(|m| m.role == Role::Owner).map(|m| m.id);
+    let olga = olga.unwrap_or_else(|| panic!("no owner"));
+    assert!(!screen.body.contains(&format!("/admin/team/members/{olga}")), "{}", screen.body);
+    let demote = post(
+        &w,
+        &format!("/admin/team/members/{olga}"),
+        Some(&ada),
+        &[("csrf", &csrf), ("role", "viewer"), ("version", "1")],
+    )
+    .await;
+    assert_eq!(demote.status, StatusCode::FORBIDDEN);
+    assert_eq!(ok(w.service.member(olga).await).role, Role::Owner);
+    // Nor make an admin.
+    let raise = post(
+        &w,
+        "/admin/team/members",
+        Some(&ada),
+        &[("csrf", &csrf), ("name", "Max"), ("email", "max@acme.test"), ("role", "admin")],
+    )
+    .await;
+    assert_eq!(raise.status, StatusCode::FORBIDDEN);
+    assert_eq!(ok(w.service.members().await).len(), 3);
+    // A viewer, yes; the same address twice, no.
+    let added = post(
+        &w,
+        "/admin/team/members",
+        Some(&ada),
+        &[("csrf", &csrf), ("name", "Vic"), ("email", "vic@acme.test"), ("role", "viewer")],
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let again = post(
+        &w,
+        "/admin/team/members",
+        Some(&ada),
+        &[("csrf", &csrf), ("name", "Vic"), ("email", "vic@acme.test"), ("role", "viewer")],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert_eq!(ok(w.service.members().await).len(), 4);
+
+    // Role changes go by version: a stale form is reported, not applied.
+    let vic = ok(w.service.members().await).into_iter().find(|m| m.name.as_str() == "Vic").map(|m| (m.id, m.version));
+    let (vic, version) = vic.unwrap_or_else(|| panic!("no Vic"));
+    let v = version.to_string();
+    let promoted = post(
+        &w,
+        &format!("/admin/team/members/{vic}"),
+        Some(&ada),
+        &[("csrf", &csrf), ("role", "responder"), ("version", &v)],
+    )
+    .await;
+    assert_eq!(promoted.status, StatusCode::SEE_OTHER);
+    let stale = post(
+        &w,
+        &format!("/admin/team/members/{vic}"),
+        Some(&ada),
+        &[("csrf", &csrf), ("role", "viewer"), ("version", &v)],
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert_eq!(ok(w.service.member(vic).await).role, Role::Responder);
+
+    // A token: its secret shown once, working on the API until revoked.
+    let made = post(
+        &w,
+        "/admin/team/tokens",
+        Some(&ada),
+        &[("csrf", &csrf), ("name", "deploy script"), ("role", "responder")],
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let secret = between(&made.body, "id=\"token-secret\">", "</code>");
+    assert_eq!(get_with_token(&w, "/api/v1/components", &secret).await, StatusCode::OK);
+    let later = get(&w, "/admin/team", Some(&ada)).await;
+    assert!(later.body.contains("deploy script") && !later.body.contains(&secret));
+    let too_much =
+        post(&w, "/admin/team/tokens", Some(&ada), &[("csrf", &csrf), ("name", "root"), ("role", "owner")]).await;
+    assert_eq!(too_much.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", too_much.body);
+    let token_id = between(&later.body, "action=\"/admin/team/tokens/", "/revoke\"");
+    let revoked = post(&w, &format!("/admin/team/tokens/{token_id}/revoke"), Some(&ada), &[("csrf", &csrf)]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(get_with_token(&w, "/api/v1/components", &secret).await, StatusCode::UNAUTHORIZED);
+
+    // A responder reads the team but sees no tokens and may not make one.
+    let rita = sign_in(&w, "rita@acme.test").await;
+    let theirs = get(&w, "/admin/team", Some(&rita)).await;
+    assert!(theirs.body.contains("Olga") && !theirs.body.contains("API tokens"), "{}", theirs.body);
+    let rita_csrf = csrf_of(&theirs.body);
+    let refused =
+        post(&w, "/admin/team/tokens", Some(&rita), &[("csrf", &rita_csrf), ("name", "mine"), ("role", "viewer")])
+            .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}

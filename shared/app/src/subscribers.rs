@@ -154,10 +154,13 @@ pub struct CreatedSubscriber {
 }
 
 /// Which subscribers to list.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SubscriberFilter {
     pub state: Option<SubscriberState>,
     pub channel: Option<ChannelKind>,
+    /// Words the address (or the endpoint's scheme and host) or the contact must
+    /// contain, case ignored. Chat webhook paths are secrets and are never searched.
+    pub search: Option<String>,
 }
 
 impl SubscriberFilter {
@@ -166,6 +169,21 @@ impl SubscriberFilter {
         !matches!(s.interest, Interest::Team { .. })
             && self.state.is_none_or(|st| st == s.state)
             && self.channel.is_none_or(|c| c == s.channel.kind())
+            && self.search.as_deref().is_none_or(|words| Self::found(words, s))
+    }
+
+    fn found(words: &str, s: &Subscriber) -> bool {
+        let target = match &s.channel {
+            Channel::Email { address } => address.to_string(),
+            Channel::Webhook { url } => url.to_string(),
+            Channel::Slack { url } | Channel::Teams { url } | Channel::Discord { url } => url.redacted(),
+        };
+        let haystack = format!(
+            "{} {}",
+            target.to_lowercase(),
+            s.contact.as_ref().map(|c| c.to_string().to_lowercase()).unwrap_or_default()
+        );
+        words.split_whitespace().all(|w| haystack.contains(&w.to_lowercase()))
     }
 }
 

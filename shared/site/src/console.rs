@@ -473,6 +473,175 @@ pub fn templates(
     ))
 }
 
+/// One subscriber as the subscribers screen lists it (chat webhook paths redacted).
+#[derive(Clone, Debug)]
+pub struct SubscriberRow {
+    pub id: String,
+    pub kind: String,
+    pub target: String,
+    pub scope: String,
+    pub state: String,
+    pub created_iso: String,
+    pub created_text: String,
+    pub version: u64,
+    /// Quarantined after failed deliveries: may be reactivated.
+    pub quarantined: bool,
+}
+
+/// What an import did: counts, each refused row with its line, and webhook signing
+/// secrets (shown this once).
+#[derive(Clone, Debug, Default)]
+pub struct ImportOutcome {
+    pub created: usize,
+    pub duplicates: usize,
+    pub errors: Vec<(usize, String)>,
+    pub secrets: Vec<(usize, String, String)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SubscribersScreen {
+    pub count: u64,
+    pub rows: Vec<SubscriberRow>,
+    /// The query string of the next page, filters kept.
+    pub next: Option<String>,
+    pub search: String,
+    pub states: Vec<Choice>,
+    pub channels: Vec<Choice>,
+    pub import: Option<ImportOutcome>,
+    /// The CSV as typed, kept when the import was refused whole.
+    pub csv: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/subscribers.html")]
+struct SubscribersPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    s: &'a SubscribersScreen,
+    max_rows: usize,
+}
+
+pub fn subscribers(
+    frame: &Frame,
+    viewer: &Viewer,
+    notice: Option<&Notice>,
+    s: &SubscribersScreen,
+    max_rows: usize,
+) -> String {
+    to_string(render_template(
+        &SubscribersPage { frame, title: "Subscribers", viewer: Some(viewer), notice, s, max_rows },
+        "admin/subscribers.html",
+    ))
+}
+
+#[derive(Clone, Debug)]
+pub struct IntegrationRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub components: String,
+    pub publish: bool,
+    pub version: u64,
+}
+
+/// Secrets an integration form just made: shown on this answer only.
+#[derive(Clone, Debug)]
+pub struct FreshSecrets {
+    pub name: String,
+    pub hook_url: Option<String>,
+    pub signing_secret: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeliveryLine {
+    pub at_iso: String,
+    pub at_text: String,
+    pub outcome: String,
+    pub alerts: usize,
+    pub incidents: Vec<String>,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct IntegrationsScreen {
+    pub rows: Vec<IntegrationRow>,
+    pub fresh: Option<FreshSecrets>,
+    pub kinds: Vec<Choice>,
+    pub components: Vec<ComponentChoice>,
+    /// The integration whose delivery log is open, with its lines and the next page.
+    pub open: Option<IntegrationRow>,
+    pub deliveries: Vec<DeliveryLine>,
+    pub next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/integrations.html")]
+struct IntegrationsPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    i: &'a IntegrationsScreen,
+}
+
+pub fn integrations(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, i: &IntegrationsScreen) -> String {
+    to_string(render_template(
+        &IntegrationsPage { frame, title: "Integrations", viewer: Some(viewer), notice, i },
+        "admin/integrations.html",
+    ))
+}
+
+#[derive(Clone, Debug)]
+pub struct MemberRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub version: u64,
+    /// The roles the viewer may give this member; empty when the viewer may not manage them.
+    pub roles: Vec<Choice>,
+    pub is_viewer: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub member: String,
+    pub role: String,
+    pub created_text: String,
+    pub revoked: bool,
+    pub may_revoke: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TeamScreen {
+    pub members: Vec<MemberRow>,
+    pub tokens: Vec<TokenRow>,
+    /// Roles the viewer may give a new member.
+    pub new_roles: Vec<Choice>,
+    /// Roles a token of the viewer's may carry (at most the viewer's own).
+    pub token_roles: Vec<Choice>,
+    /// A token just made: its name and secret, shown this once.
+    pub fresh_token: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/team.html")]
+struct TeamPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    t: &'a TeamScreen,
+}
+
+pub fn team(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, t: &TeamScreen) -> String {
+    to_string(render_template(&TeamPage { frame, title: "Team", viewer: Some(viewer), notice, t }, "admin/team.html"))
+}
+
 #[derive(Template)]
 #[template(path = "admin/message.html")]
 struct MessagePage<'a> {

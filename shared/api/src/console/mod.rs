@@ -27,6 +27,9 @@ use std::collections::HashMap;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "beacon_session";
 
+mod integrations;
+mod people;
+
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/admin", get(overview))
@@ -56,6 +59,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/audit", get(audit_log))
         .route("/admin/templates", get(templates_screen).post(add_template))
         .route("/admin/templates/{id}", post(save_template))
+        .merge(people::routes())
+        .merge(integrations::routes())
 }
 
 // ---------------------------------------------------------------- plumbing
@@ -172,6 +177,9 @@ fn refusal(e: AppError, what: &str) -> Refusal {
         ),
         AppError::Domain(e) => {
             Refusal::Shown(Notice { kind: "error", text: e.to_string() }, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        AppError::Duplicate(text) | AppError::InUse(text) => {
+            Refusal::Shown(Notice { kind: "error", text }, StatusCode::CONFLICT)
         }
         other => Refusal::Failed(other),
     }
