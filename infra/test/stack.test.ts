@@ -186,7 +186,7 @@ test('the CDN: origin access control, compression, HTTPS, the page 404, logging,
   const csp: string = security.ContentSecurityPolicy.ContentSecurityPolicy;
   assert.match(csp, /script-src 'self'/);
   assert.match(csp, /frame-ancestors 'none'/);
-  assert.ok(csp.includes(`style-src ${inlineStyleHash()}`), csp);
+  assert.ok(csp.includes(`style-src 'self' ${inlineStyleHash()}`), csp);
   assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
 });
 

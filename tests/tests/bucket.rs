@@ -67,6 +67,8 @@ fn page() -> PageConfig {
         logo_url: None,
         links: vec![],
         subscribe_url: None,
+        accent: None,
+        accent_dark: None,
     }
 }
 

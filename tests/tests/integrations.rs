@@ -286,6 +286,8 @@ async fn hostile_alert_text_is_escaped_on_the_page() {
         logo_url: None,
         links: vec![],
         subscribe_url: None,
+        accent: None,
+        accent_dark: None,
     };
     let snapshot = beacon_publish::snapshot(&service, &page).await.unwrap_or_else(|e| panic!("{e}")).0;
     let objects = beacon_site::render(&snapshot);

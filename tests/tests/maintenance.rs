@@ -389,6 +389,8 @@ pub async fn a_backfilled_incident_sits_in_history_at_its_real_times(store: Arc<
         logo_url: None,
         links: vec![],
         subscribe_url: None,
+        accent: None,
+        accent_dark: None,
     };
     let snapshot = beacon_publish::snapshot(&w.service, &page).await.unwrap_or_else(|e| panic!("{e}")).0;
     let days = beacon_site::uptime::days_by_component(

@@ -64,6 +64,8 @@ fn messages(from: &str) -> MessageConfig {
             logo_url: None,
             links: vec![],
             subscribe_url: Some("https://status.acme.example/subscriptions".into()),
+            accent: None,
+            accent_dark: None,
         },
         api_url: "https://status.acme.example".into(),
         from: ok(format!("Acme Status <{from}>").parse()),

@@ -57,6 +57,8 @@ async fn stream_batches_and_the_schedule_publish_the_state_from_dynamodb_to_s3()
         logo_url: None,
         links: vec![],
         subscribe_url: None,
+        accent: None,
+        accent_dark: None,
     };
     let handler = PublishOnChange::new(service.clone(), Publisher::new(bucket.clone()), page);
 

@@ -29,6 +29,8 @@ async fn snapshot(service: &Service) -> Snapshot {
         logo_url: None,
         links: vec![PageLink { label: "Acme".into(), url: "https://acme.test".into() }],
         subscribe_url: Some("https://status.acme.test/subscriptions".into()),
+        accent: None,
+        accent_dark: None,
     };
     ok(beacon_publish::snapshot(service, &page).await).0
 }

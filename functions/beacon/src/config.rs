@@ -192,6 +192,8 @@ impl Cli {
             logo_url: None,
             links: Vec::new(),
             subscribe_url: Some(format!("{}/subscriptions", url.trim_end_matches('/'))),
+            accent: None,
+            accent_dark: None,
         }
     }
 

@@ -20,6 +20,7 @@ mod monitors;
 mod problem;
 mod public;
 mod routes;
+mod settings;
 mod subscribers;
 
 pub use problem::Problem;
@@ -119,6 +120,7 @@ impl utoipa::Modify for BearerAuth {
 fn api_routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::list_components, routes::create_component))
+        .routes(routes!(settings::get_page_settings, settings::put_page_settings))
         .routes(routes!(routes::get_component, routes::update_component, routes::delete_component))
         .routes(routes!(routes::list_groups, routes::create_group))
         .routes(routes!(routes::get_group, routes::update_group, routes::delete_group))

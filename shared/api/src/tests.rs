@@ -101,6 +101,7 @@ fn the_openapi_document_lists_every_route() {
         ("/api/v1/incidents/{id}/postmortem", vec!["put"]),
         ("/api/v1/incidents/{id}/postmortem/publish", vec!["post"]),
         ("/api/v1/incidents/backfill", vec!["post"]),
+        ("/api/v1/page-settings", vec!["get", "put"]),
         ("/healthz", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len(), "documented paths: {:?}", paths.keys().collect::<Vec<_>>());

@@ -42,6 +42,8 @@ fn world() -> World {
             logo_url: None,
             links: vec![],
             subscribe_url: None,
+            accent: None,
+            accent_dark: None,
         },
         api_url: "https://status.acme.test".into(),
         from: ok("Acme <status@acme.test>".parse()),
@@ -753,4 +755,62 @@ async fn the_team_screen_keeps_the_apis_role_rules() {
         post(&w, "/admin/team/tokens", Some(&rita), &[("csrf", &rita_csrf), ("name", "mine"), ("role", "viewer")])
             .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+async fn save_settings(w: &World, cookie: &str, csrf: &str, name: &str, accent: &str, version: &str) -> Answer {
+    let fields = [
+        ("csrf", csrf),
+        ("name", name),
+        ("logo_url", "https://cdn.acme.test/logo.svg"),
+        ("accent", accent),
+        ("accent_dark", ""),
+        ("link_label", "Support"),
+        ("link_url", "https://acme.test/help"),
+        ("link_label", ""),
+        ("link_url", ""),
+        ("time_zone", "Europe/Berlin"),
+        ("version", version),
+    ];
+    post(w, "/admin/settings", Some(cookie), &fields).await
+}
+
+#[tokio::test]
+async fn admins_set_the_pages_name_logo_colours_links_and_zone() {
+    let w = world();
+    member(&w, "Ada", Role::Admin).await;
+    member(&w, "Rita", Role::Responder).await;
+    let ada = sign_in(&w, "ada@acme.test").await;
+    // Before anything is saved the form shows the deployment's configuration.
+    let screen = get(&w, "/admin/settings", Some(&ada)).await;
+    assert!(screen.body.contains("value=\"Acme\"") && screen.body.contains("name=\"version\" value=\"0\""));
+    let csrf = csrf_of(&screen.body);
+    // Unreadable yellow is refused with its contrast; the form keeps what was typed.
+    let refused = save_settings(&w, &ada, &csrf, "Acme Cloud", "#ffff00", "0").await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("contrast") && refused.body.contains("value=\"Acme Cloud\""), "{}", refused.body);
+    assert_eq!(ok(w.service.page_settings().await), None);
+
+    let saved = save_settings(&w, &ada, &csrf, "Acme Cloud", "#8250df", "0").await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let stored = ok(w.service.page_settings().await).unwrap_or_else(|| panic!("not saved"));
+    assert_eq!(
+        (stored.name.as_str(), stored.time_zone.as_str(), stored.links.len()),
+        ("Acme Cloud", "Europe/Berlin", 1)
+    );
+    assert_eq!(stored.accent.map(|c| c.as_str().to_owned()), Some("#8250df".to_owned()));
+
+    // A form read before that save: 409, the saved settings shown, the typed ones beside.
+    let stale = save_settings(&w, &ada, &csrf, "Acme Old", "#0969da", "0").await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert!(stale.body.contains("value=\"Acme Cloud\"") && stale.body.contains("<dd>Acme Old</dd>"), "{}", stale.body);
+    assert_eq!(ok(w.service.page_settings().await).map(|s| s.version), Some(1));
+
+    // The API reads the same settings.
+    let rita = sign_in(&w, "rita@acme.test").await;
+    let theirs = get(&w, "/admin/settings", Some(&rita)).await;
+    assert!(theirs.body.contains("<dd>Acme Cloud</dd>") && !theirs.body.contains("name=\"accent\""));
+    let rita_csrf = csrf_of(&theirs.body);
+    let pairs = [("csrf", rita_csrf.as_str()), ("name", "Mine"), ("time_zone", "Etc/UTC"), ("version", "1")];
+    assert_eq!(post(&w, "/admin/settings", Some(&rita), &pairs).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(ok(w.service.page_settings().await).map(|s| s.name.to_string()), Some("Acme Cloud".to_owned()));
 }

@@ -66,6 +66,7 @@ async fn snapshot(store: &RedbStore) -> (usize, Vec<beacon_store::Item>) {
         "SUBSCRIBERS",
         "INTEGRATIONS",
         "HOOKS",
+        "PAGE",
     ] {
         items.extend(store.query(Query::partition(pk).limit(1000)).await.unwrap_or_else(|e| panic!("{e}")).items);
     }
@@ -273,6 +274,13 @@ async fn every_route_refuses_callers_without_the_role_and_changes_nothing() {
         route(Method::GET, format!("{v1}/tokens"), Admin, None),
         route(Method::POST, format!("{v1}/tokens"), Admin, Some(r#"{"name":"t"}"#)),
         route(Method::GET, format!("{v1}/audit"), Admin, None),
+        route(Method::GET, format!("{v1}/page-settings"), Viewer, None),
+        route(
+            Method::PUT,
+            format!("{v1}/page-settings"),
+            Admin,
+            Some(r##"{"name":"Acme status","time_zone":"Europe/Berlin","accent":"#0969da"}"##),
+        ),
         route(Method::GET, format!("{v1}/monitors"), Viewer, None),
         route(
             Method::POST,

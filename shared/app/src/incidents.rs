@@ -576,6 +576,8 @@ pub struct PublicState {
     pub incidents: Vec<IncidentDetail>,
     /// Every maintenance with its public updates, newest first.
     pub maintenances: Vec<crate::MaintenanceDetail>,
+    /// The page's saved settings, if any were saved.
+    pub settings: Option<beacon_domain::PageSettings>,
 }
 
 /// How many incidents are read at once when the page needs them: on DynamoDB each is a
@@ -628,8 +630,9 @@ impl Service {
         }
         let maintenances = self.public_maintenances(previous).await?;
         let groups = self.groups().await?;
+        let settings = self.page_settings().await?;
         let components = self.components().await?;
-        Ok(PublicState { components, groups, incidents, maintenances })
+        Ok(PublicState { components, groups, incidents, maintenances, settings })
     }
 
     /// Every maintenance with its updates, newest first, reusing unchanged ones.

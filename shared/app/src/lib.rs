@@ -21,6 +21,7 @@ pub mod monitors;
 pub mod repo;
 mod service;
 pub mod sessions;
+mod settings;
 pub mod subscribers;
 mod templates;
 mod tokens;

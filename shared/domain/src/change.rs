@@ -229,6 +229,9 @@ pub enum ChangeKind {
     SeriesChanged {
         series_id: MaintenanceId,
     },
+    /// The page's name, logo, colours, links or time zone were changed: the page is
+    /// rebuilt; nobody is notified.
+    PageSettingsChanged,
     /// An incident's postmortem was saved as a draft (private) or published.
     PostmortemChanged {
         incident_id: IncidentId,

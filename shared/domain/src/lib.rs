@@ -18,6 +18,7 @@ mod member;
 mod monitor;
 mod page;
 mod recurrence;
+mod settings;
 mod subscriber;
 mod template;
 mod text;
@@ -58,6 +59,7 @@ pub use monitor::{
 };
 pub use page::{PageIndicator, PageStatus};
 pub use recurrence::{ByDay, Frequency, Recurrence};
+pub use settings::{CheckedSettings, Colour, HeaderLink, MAX_LINKS, MIN_CONTRAST, PageSettings, PageSettingsInput};
 pub use subscriber::{
     CONFIRMATION_WINDOW_SECONDS, Channel, ChannelKind, EndpointUrl, Events, FollowKey, Interest, MANAGE_TOKENS_KEPT,
     MAX_FOLLOWED, NoticeEvent, QUARANTINE_AFTER_FAILURES, Subscriber, SubscriberState,

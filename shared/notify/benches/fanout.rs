@@ -234,6 +234,8 @@ async fn delivery(n: usize, bound: Option<f64>) -> (f64, usize) {
             logo_url: None,
             links: vec![],
             subscribe_url: None,
+            accent: None,
+            accent_dark: None,
         },
         api_url: "https://status.example.com".into(),
         from: must("Bench <status@example.com>".parse()),

@@ -148,11 +148,13 @@ impl Deliverer {
             report.skipped = u32::try_from(job.subscribers.len()).unwrap_or(u32::MAX);
             return Ok(report);
         };
+        let config = self.config_now().await;
+        let config = &config;
         let outcomes: Vec<(SubscriberId, Outcome)> = stream::iter(job.subscribers.iter().copied())
             .map(|id| {
                 let notice = notice.clone();
                 async move {
-                    let outcome = match self.deliver_one(&notice, id).await {
+                    let outcome = match self.deliver_one(&notice, id, config).await {
                         Ok(outcome) => outcome,
                         Err(e) => {
                             tracing::warn!(subscriber = %id, notice = %notice.id, error = %e, "delivery step failed; will retry");
@@ -188,7 +190,26 @@ impl Deliverer {
         Ok(report)
     }
 
-    async fn deliver_one(&self, notice: &Notice, id: SubscriberId) -> Result<Outcome, DeliverError> {
+    /// The message configuration with the page's saved settings laid over it (its name
+    /// and links as the team set them); the deployment's own if they cannot be read.
+    async fn config_now(&self) -> MessageConfig {
+        match self.service.page_settings().await {
+            Ok(settings) => {
+                MessageConfig { page: self.config.page.with_settings(settings.as_ref()), ..self.config.clone() }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "page settings unreadable; messages use the configured page");
+                self.config.clone()
+            }
+        }
+    }
+
+    async fn deliver_one(
+        &self,
+        notice: &Notice,
+        id: SubscriberId,
+        config: &MessageConfig,
+    ) -> Result<Outcome, DeliverError> {
         let subscriber = match self.service.subscriber(id).await {
             Ok(s) => s,
             Err(AppError::NotFound { .. }) => return Ok(Outcome::Skipped),
@@ -207,7 +228,7 @@ impl Deliverer {
         };
         let started = Instant::now();
         let delivery_id = format!("{}.{id}", notice.id);
-        let result = self.send(&subscriber, notice, &token, &delivery_id).await;
+        let result = self.send(&subscriber, notice, &token, &delivery_id, config).await;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let kind = subscriber.channel.kind();
         let mut attempt = DeliveryAttempt {
@@ -301,26 +322,27 @@ impl Deliverer {
         notice: &Notice,
         token: &str,
         delivery_id: &str,
+        config: &MessageConfig,
     ) -> Result<Option<u16>, (Option<u16>, SendError)> {
         let alert = matches!(notice.subject, crate::notice::Subject::Alert { .. });
         let (url, body, signed) = match &subscriber.channel {
             Channel::Email { address } if alert => {
-                let mail = render::alert_mail(&self.config, notice, address.as_str(), subscriber.id)
+                let mail = render::alert_mail(config, notice, address.as_str(), subscriber.id)
                     .map_err(|e| (None, SendError::Rejected(e.to_string())))?;
                 return self.mail.send(&mail).await.map(|()| None).map_err(|e| (None, e));
             }
             Channel::Slack { url } | Channel::Teams { url } | Channel::Discord { url } if alert => {
-                (url, render::alert_chat_body(&self.config, notice, subscriber.channel.kind()), false)
+                (url, render::alert_chat_body(config, notice, subscriber.channel.kind()), false)
             }
             Channel::Email { address } => {
-                let mail = render::notice_mail(&self.config, notice, address.as_str(), subscriber.id, token)
+                let mail = render::notice_mail(config, notice, address.as_str(), subscriber.id, token)
                     .map_err(|e| (None, SendError::Rejected(e.to_string())))?;
                 return self.mail.send(&mail).await.map(|()| None).map_err(|e| (None, e));
             }
-            Channel::Webhook { url } => (url, Ok(render::webhook_body(&self.config, notice, token)), true),
-            Channel::Slack { url } => (url, render::slack_body(&self.config, notice), false),
-            Channel::Teams { url } => (url, render::teams_body(&self.config, notice), false),
-            Channel::Discord { url } => (url, render::discord_body(&self.config, notice), false),
+            Channel::Webhook { url } => (url, Ok(render::webhook_body(config, notice, token)), true),
+            Channel::Slack { url } => (url, render::slack_body(config, notice), false),
+            Channel::Teams { url } => (url, render::teams_body(config, notice), false),
+            Channel::Discord { url } => (url, render::discord_body(config, notice), false),
         };
         let body = body.map_err(|e| (None, SendError::Rejected(e.to_string())))?;
         let mut headers = vec![("X-Beacon-Delivery", delivery_id.to_owned())];

@@ -746,3 +746,38 @@ async fn following_an_incident_ends_with_its_resolution() {
     assert_eq!(mail.mails().len(), 1, "the follower hears of the resolution");
     assert!(w.service.subscriber(follower.id).await.is_err(), "and follows no more");
 }
+
+#[tokio::test]
+async fn messages_carry_the_page_name_the_team_saved() {
+    let w = world().await;
+    let planner = Planner::new(w.service.clone(), Arc::new(w.queue.clone()));
+    let mail = Arc::new(Counting::new(w.outbox.clone()));
+    let deliverer = deliverer(&w, mail.clone(), "https://status.acme.example");
+    subscribe(&w, email("reader@example.com"), Interest::Page).await;
+    ok(w.service
+        .save_page_settings(
+            member(),
+            Some(0),
+            beacon_domain::PageSettingsInput {
+                name: "Acme Cloud".into(),
+                time_zone: "Etc/UTC".into(),
+                ..Default::default()
+            },
+        )
+        .await);
+    let incident = report(&w, &[&w.api]).await;
+    let c = change(ChangeKind::IncidentReported {
+        incident_id: incident.incident.id,
+        update_id: incident.updates[0].id,
+        components: vec![w.api.id],
+        status_changes: vec![],
+    });
+    ok(planner.plan_change(&c).await);
+    for job in due_jobs(&w).await {
+        ok(deliverer.process(&job).await);
+    }
+    let mails = mail.mails();
+    assert_eq!(mails.len(), 1);
+    let text = String::from_utf8_lossy(&mails[0].bytes).to_string();
+    assert!(text.contains("Subject: [Acme Cloud] Investigating: Elevated errors"), "{text}");
+}

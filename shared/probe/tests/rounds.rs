@@ -557,6 +557,8 @@ async fn alert_rules_tell_the_team_what_they_select_and_nobody_else() {
             logo_url: None,
             links: vec![],
             subscribe_url: None,
+            accent: None,
+            accent_dark: None,
         },
         api_url: "https://status.acme.example".into(),
         from: ok("Acme Status <status@acme.example>".parse()),

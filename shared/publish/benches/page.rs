@@ -119,6 +119,8 @@ fn state(components: usize, incidents: usize, active: usize, now: Timestamp) -> 
             logo_url: None,
             links: vec![],
             subscribe_url: None,
+            accent: None,
+            accent_dark: None,
         },
         generated_at: now,
         components: comps,

@@ -40,7 +40,7 @@ pub async fn snapshot_since(
         .map(|(id, days)| (id, days.into_iter().filter_map(monitored_day).collect()))
         .collect();
     let snapshot = Snapshot {
-        page: page.clone(),
+        page: page.with_settings(state.settings.as_ref()),
         generated_at: started,
         components: state.components.clone(),
         groups: state.groups.clone(),

@@ -15,6 +15,8 @@ fn page() -> PageConfig {
         logo_url: None,
         links: vec![],
         subscribe_url: None,
+        accent: None,
+        accent_dark: None,
     }
 }
 
@@ -181,4 +183,60 @@ async fn the_verifying_publish_repairs_an_object_the_manifest_wrongly_trusts() {
     let verifying = ok(publisher.publish_verifying(&snap, version + 2).await);
     assert_eq!(verifying.written, vec!["api/v2/status.json".to_owned()]);
     assert_eq!(ok(bucket.read("api/v2/status.json").await).map(|(b, _)| b), Some(good));
+}
+
+#[tokio::test]
+async fn saved_page_settings_rebuild_the_page_with_their_name_logo_links_and_colours() {
+    let (service, dir) = service().await;
+    let bucket = Arc::new(DirBucket::new(dir.path().join("site")));
+    let publisher = Publisher::new(bucket.clone());
+    let (snap, version) = ok(snapshot(&service, &page()).await);
+    ok(publisher.publish(&snap, version).await);
+    let index = |bytes: Option<(Vec<u8>, String)>| {
+        String::from_utf8_lossy(&bytes.unwrap_or_else(|| panic!("no index")).0).into_owned()
+    };
+    let before = index(ok(bucket.read("index.html").await));
+    assert!(before.contains("<title>Test status</title>") && !before.contains("assets/theme."), "{before}");
+
+    let saved = ok(service
+        .save_page_settings(
+            Actor::System,
+            Some(0),
+            beacon_domain::PageSettingsInput {
+                name: "Acme".into(),
+                logo_url: Some("/logo.svg".into()),
+                accent: Some("#8250DF".into()),
+                accent_dark: Some("#d2a8ff".into()),
+                links: vec![("Support".into(), "https://acme.test/help".into())],
+                time_zone: "Europe/Berlin".into(),
+            },
+        )
+        .await);
+    assert_eq!(saved.version, 1);
+    // The change that saved them is public: the publisher rebuilds on it.
+    let (snap, version) = ok(snapshot(&service, &page()).await);
+    let written = ok(publisher.publish(&snap, version).await).written;
+    assert!(written.contains(&"index.html".to_owned()), "{written:?}");
+    let after = index(ok(bucket.read("index.html").await));
+    assert!(after.contains("<title>Acme status</title>") && after.contains("<img src=\"/logo.svg\" alt=\"Acme\">"));
+    assert!(after.contains("<a href=\"https://acme.test/help\">Support</a>"), "{after}");
+    let theme = snap.page.theme_path().unwrap_or_else(|| panic!("no theme"));
+    assert!(after.contains(&format!("<link rel=\"stylesheet\" href=\"{theme}\">")), "{after}");
+    let (css, _) = ok(bucket.read(&theme).await).unwrap_or_else(|| panic!("{theme} not published"));
+    let css = String::from_utf8_lossy(&css).into_owned();
+    assert!(css.contains("--accent:#8250df") && css.contains("prefers-color-scheme:dark") && css.contains("#d2a8ff"));
+    // Saving against a stale version is refused and changes nothing.
+    let stale = service
+        .save_page_settings(
+            Actor::System,
+            Some(0),
+            beacon_domain::PageSettingsInput {
+                name: "Other".into(),
+                time_zone: "Etc/UTC".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(matches!(stale, Err(beacon_app::AppError::Conflict { .. })), "{stale:?}");
+    assert_eq!(ok(service.page_settings().await).map(|s| s.name.to_string()), Some("Acme".to_owned()));
 }

@@ -642,6 +642,43 @@ pub fn team(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, t: &TeamScr
     to_string(render_template(&TeamPage { frame, title: "Team", viewer: Some(viewer), notice, t }, "admin/team.html"))
 }
 
+/// The page settings form's values (links padded with blank rows to the most allowed).
+#[derive(Clone, Debug, Default)]
+pub struct SettingsForm {
+    pub name: String,
+    pub logo_url: String,
+    pub accent: String,
+    pub accent_dark: String,
+    pub links: Vec<(String, String)>,
+    pub time_zone: String,
+    pub version: u64,
+}
+
+#[derive(Template)]
+#[template(path = "admin/settings.html")]
+struct SettingsPage<'a> {
+    frame: &'a Frame,
+    title: &'a str,
+    viewer: Option<&'a Viewer>,
+    notice: Option<&'a Notice>,
+    f: &'a SettingsForm,
+    /// What was typed, when a concurrent change kept it from being saved.
+    typed: Option<&'a SettingsForm>,
+}
+
+pub fn settings(
+    frame: &Frame,
+    viewer: &Viewer,
+    notice: Option<&Notice>,
+    f: &SettingsForm,
+    typed: Option<&SettingsForm>,
+) -> String {
+    to_string(render_template(
+        &SettingsPage { frame, title: "Page settings", viewer: Some(viewer), notice, f, typed },
+        "admin/settings.html",
+    ))
+}
+
 #[derive(Template)]
 #[template(path = "admin/message.html")]
 struct MessagePage<'a> {

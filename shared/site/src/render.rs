@@ -387,6 +387,7 @@ fn context_fingerprint(s: &Snapshot) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&s.page.name, &s.page.url, s.page.logo_url.as_deref(), s.page.subscribe_url.as_deref()).hash(&mut h);
+    (s.page.accent.as_deref(), s.page.accent_dark.as_deref(), &s.page.time_zone).hash(&mut h);
     for link in &s.page.links {
         (&link.label, &link.url).hash(&mut h);
     }
@@ -770,6 +771,14 @@ pub fn render_cached(s: &Snapshot, cache: &mut RenderCache) -> Vec<SiteObject> {
         script: local_time_script_path(),
     };
     out.push(html("404.html".into(), render_template(&not_found, "404.html")));
+    if let (Some(path), Some(css)) = (s.page.theme_path(), s.page.theme_css()) {
+        out.push(SiteObject {
+            path,
+            bytes: Bytes::from(css),
+            content_type: "text/css; charset=utf-8",
+            cache_control: IMMUTABLE_CACHE,
+        });
+    }
     out.push(SiteObject {
         path: local_time_script_path().to_owned(),
         bytes: Bytes::from_static(LOCAL_TIME_SCRIPT.as_bytes()),

@@ -20,6 +20,10 @@ pub struct PageConfig {
     /// Where the page's subscribe forms post (the API's public `/subscriptions`, served
     /// on the page's own domain); no forms when unset.
     pub subscribe_url: Option<String>,
+    /// Links' and buttons' colour (`#rrggbb`) in light mode, and in dark mode; the
+    /// page's own blue when unset. Set, they are published as `theme.css`.
+    pub accent: Option<String>,
+    pub accent_dark: Option<String>,
 }
 
 impl PageConfig {
@@ -36,7 +40,47 @@ impl PageConfig {
             logo_url: None,
             links: Vec::new(),
             subscribe_url: var("BEACON_SUBSCRIBE_URL"),
+            accent: None,
+            accent_dark: None,
         })
+    }
+
+    /// This configuration with the team's saved settings laid over it (address and
+    /// subscribe form stay the deployment's).
+    pub fn with_settings(&self, settings: Option<&beacon_domain::PageSettings>) -> Self {
+        let Some(s) = settings else { return self.clone() };
+        Self {
+            name: s.name.to_string(),
+            time_zone: s.time_zone.clone(),
+            logo_url: s.logo_url.clone(),
+            links: s.links.iter().map(|l| PageLink { label: l.label.to_string(), url: l.url.clone() }).collect(),
+            accent: s.accent.as_ref().map(|c| c.as_str().to_owned()),
+            accent_dark: s.accent_dark.as_ref().map(|c| c.as_str().to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The stylesheet of the accent colours, when any is set.
+    pub fn theme_css(&self) -> Option<String> {
+        if self.accent.is_none() && self.accent_dark.is_none() {
+            return None;
+        }
+        let mut css = String::new();
+        if let Some(c) = &self.accent {
+            css.push_str(&format!(":root{{--accent:{c}}}\n"));
+        }
+        if let Some(c) = &self.accent_dark {
+            css.push_str(&format!("@media (prefers-color-scheme:dark){{:root{{--accent:{c}}}}}\n"));
+        }
+        Some(css)
+    }
+
+    /// Where [`PageConfig::theme_css`] is published: named after its content, so it is
+    /// cached for good and a change of colours is a new file.
+    pub fn theme_path(&self) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        let css = self.theme_css()?;
+        Some(format!("assets/theme.{}.css", &hex::encode(Sha256::digest(css.as_bytes()))[..12]))
     }
 }
 

@@ -257,6 +257,8 @@ fn fixture() -> Snapshot {
             logo_url: None,
             links: vec![PageLink { label: "Support".into(), url: "https://acme.test/support".into() }],
             subscribe_url: Some("https://status.example.com/subscriptions".into()),
+            accent: None,
+            accent_dark: None,
         },
         generated_at: at("2026-03-15T12:00:00Z"),
         components: vec![api, dashboard, cdn, docs],

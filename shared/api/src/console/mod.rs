@@ -29,6 +29,7 @@ pub const SESSION_COOKIE: &str = "beacon_session";
 
 mod integrations;
 mod people;
+mod settings;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -61,6 +62,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/templates/{id}", post(save_template))
         .merge(people::routes())
         .merge(integrations::routes())
+        .merge(settings::routes())
 }
 
 // ---------------------------------------------------------------- plumbing

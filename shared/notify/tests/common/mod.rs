@@ -97,6 +97,8 @@ pub fn config(page_url: &str) -> MessageConfig {
             logo_url: None,
             links: vec![],
             subscribe_url: None,
+            accent: None,
+            accent_dark: None,
         },
         api_url: page_url.into(),
         from: ok("Acme Status <status@acme.example>".parse()),
