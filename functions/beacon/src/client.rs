@@ -47,15 +47,20 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: ListOnly,
     },
-    /// Incident templates.
+    /// Incident templates: what reports start from.
     Templates {
         #[command(subcommand)]
-        command: ListOnly,
+        command: TemplateCommand,
     },
-    /// Monitors and their state.
+    /// Monitors: their state, pause, resume, check now.
     Monitors {
         #[command(subcommand)]
-        command: ListOnly,
+        command: MonitorCommand,
+    },
+    /// Subscribers: count, list, export and import (admins).
+    Subscribers {
+        #[command(subcommand)]
+        command: SubscriberCommand,
     },
     /// Report, update, resolve and list incidents.
     Incidents {
@@ -72,6 +77,118 @@ pub enum ClientCommand {
 #[derive(Debug, Subcommand)]
 pub enum ListOnly {
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    List,
+    /// One template, whole.
+    Show {
+        id: String,
+    },
+    /// Add a template; prints its id.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        title: String,
+        /// The first update, Markdown.
+        #[arg(long)]
+        message: String,
+        /// none, minor, major or critical.
+        #[arg(long, default_value = "minor")]
+        impact: String,
+        /// A component it affects, as `<id>=<status>`; repeatable.
+        #[arg(long = "component")]
+        components: Vec<String>,
+    },
+    /// Change the fields given (at the version read, when --version is given).
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        message: Option<String>,
+        #[arg(long)]
+        impact: Option<String>,
+        /// Refuse (exit 6) if someone changed it since this version.
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    List,
+    /// Stop checking (its incidents stay as they are).
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    /// Check at the next probe run instead of waiting for the interval.
+    Check {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriberCommand {
+    /// How many subscribers match.
+    Count {
+        #[command(flatten)]
+        filter: SubscriberFilterArgs,
+    },
+    /// Subscribers in the order they came.
+    List {
+        #[command(flatten)]
+        filter: SubscriberFilterArgs,
+    },
+    /// Every subscriber as CSV (whole addresses and chat webhook URLs: keep it safe).
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Create the subscribers of a CSV file (header row naming at least `target`), in
+    /// batches, with a progress bar; they are confirmed at once.
+    Import {
+        file: PathBuf,
+        /// Rows per request.
+        #[arg(long, default_value_t = 200)]
+        batch: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SubscriberFilterArgs {
+    /// pending, active or quarantined.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// email, webhook, slack, teams or discord.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Words the address or contact contains.
+    #[arg(long)]
+    pub search: Option<String>,
+}
+
+impl SubscriberFilterArgs {
+    fn query(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [("state", &self.state), ("channel", &self.channel), ("q", &self.search)] {
+            if let Some(v) = value {
+                q.append_pair(key, v);
+            }
+        }
+        q.finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,20 +345,35 @@ impl Api {
         Ok(Self { http, url: url.trim_end_matches('/').to_owned(), token })
     }
 
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}/api/v1{path}", self.url)).bearer_auth(&self.token)
+    }
+
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Failure> {
-        let mut request = self.http.request(method, format!("{}/api/v1{path}", self.url)).bearer_auth(&self.token);
+        let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(&body);
         }
+        let bytes = self.send(request).await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Sends a request; its body when it succeeded, else a failure with its exit code.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, Failure> {
         let response = request
             .send()
             .await
             .map_err(|e| Failure::new(exit::UNAVAILABLE, format!("cannot reach {}: {e}", self.url)))?;
         let status = response.status();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Failure::new(exit::UNAVAILABLE, format!("the answer broke off: {e}")))?
+            .to_vec();
         if status.is_success() {
-            return Ok(value);
+            return Ok(bytes);
         }
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let code = match status.as_u16() {
             401 | 403 => exit::DENIED,
             404 => exit::NOT_FOUND,
@@ -346,30 +478,9 @@ pub async fn run(remote: &Remote, command: &ClientCommand) -> Result<(), Failure
                 table(&["id", "name", "status"], rows);
             }
         }
-        ClientCommand::Templates { command: ListOnly::List } => {
-            let v = api.call(Method::GET, "/templates", None).await?;
-            if !show(&v) {
-                let rows = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|t| vec![text(t, "id"), text(t, "name"), text(t, "impact")])
-                    .collect();
-                table(&["id", "name", "impact"], rows);
-            }
-        }
-        ClientCommand::Monitors { command: ListOnly::List } => {
-            let v = api.call(Method::GET, "/monitors", None).await?;
-            if !show(&v) {
-                let rows = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|m| vec![text(m, "id"), text(m, "name"), text(m, "last_outcome"), text(m, "paused")])
-                    .collect();
-                table(&["id", "name", "last outcome", "paused"], rows);
-            }
-        }
+        ClientCommand::Templates { command } => templates(&api, remote, command, &show).await?,
+        ClientCommand::Monitors { command } => monitors(&api, command, &show).await?,
+        ClientCommand::Subscribers { command } => subscribers(&api, command, &show).await?,
         ClientCommand::Incidents { command } => incidents(&api, remote, command, &show).await?,
         ClientCommand::Maintenance { command } => maintenance(&api, command, &show).await?,
     }
@@ -529,4 +640,244 @@ async fn maintenance(api: &Api, command: &MaintenanceCommand, show: &impl Fn(&Va
         }
     }
     Ok(())
+}
+
+async fn templates(
+    api: &Api,
+    remote: &Remote,
+    command: &TemplateCommand,
+    show: &impl Fn(&Value) -> bool,
+) -> Result<(), Failure> {
+    use reqwest::Method;
+    match command {
+        TemplateCommand::List => {
+            let v = api.call(Method::GET, "/templates", None).await?;
+            if !show(&v) {
+                let rows = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| vec![text(t, "id"), text(t, "name"), text(t, "impact"), text(t, "title")])
+                    .collect();
+                table(&["id", "name", "impact", "title"], rows);
+            }
+        }
+        TemplateCommand::Show { id } => {
+            let v = api.call(Method::GET, &format!("/templates/{id}"), None).await?;
+            if !show(&v) {
+                println!("{} (version {}): {}", text(&v, "name"), text(&v, "version"), text(&v, "title"));
+                println!("impact {}", text(&v, "impact"));
+                println!("\n{}", text(&v, "message"));
+            }
+        }
+        TemplateCommand::Add { name, title, message, impact, components } => {
+            let body = json!({
+                "name": name, "title": title, "message": message, "impact": impact,
+                "components": component_args(components),
+            });
+            let v = api.call(Method::POST, "/templates", Some(body)).await?;
+            created(remote, &v);
+        }
+        TemplateCommand::Update { id, name, title, message, impact, version } => {
+            let mut body = json!({});
+            for (key, value) in [("name", name), ("title", title), ("message", message), ("impact", impact)] {
+                if let Some(v) = value {
+                    body[key] = json!(v);
+                }
+            }
+            let mut request = api.request(Method::PATCH, &format!("/templates/{id}")).json(&body);
+            if let Some(version) = version {
+                request = request.header("If-Match", format!("\"{version}\""));
+            }
+            let v: Value = serde_json::from_slice(&api.send(request).await?).unwrap_or(Value::Null);
+            if !show(&v) {
+                eprintln!("saved: version {}", text(&v, "version"));
+            }
+        }
+        TemplateCommand::Delete { id } => {
+            api.call(Method::DELETE, &format!("/templates/{id}"), None).await?;
+            eprintln!("deleted");
+        }
+    }
+    Ok(())
+}
+
+async fn monitors(api: &Api, command: &MonitorCommand, show: &impl Fn(&Value) -> bool) -> Result<(), Failure> {
+    use reqwest::Method;
+    let (id, action) = match command {
+        MonitorCommand::List => {
+            let v = api.call(Method::GET, "/monitors", None).await?;
+            if !show(&v) {
+                let rows = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| vec![text(m, "id"), text(m, "name"), text(m, "last_outcome"), text(m, "paused")])
+                    .collect();
+                table(&["id", "name", "last outcome", "paused"], rows);
+            }
+            return Ok(());
+        }
+        MonitorCommand::Pause { id } => (id, "pause"),
+        MonitorCommand::Resume { id } => (id, "resume"),
+        MonitorCommand::Check { id } => (id, "check"),
+    };
+    let v = api.call(Method::POST, &format!("/monitors/{id}/{action}"), None).await?;
+    if !show(&v) {
+        eprintln!(
+            "{}",
+            match action {
+                "pause" => "paused",
+                "resume" => "resumed",
+                _ => "a check is due now",
+            }
+        );
+    }
+    Ok(())
+}
+
+/// What a whole import did, its batches added up (lines are the file's own).
+#[derive(Debug, Default)]
+struct ImportTotals {
+    created: u64,
+    duplicates: u64,
+    errors: Vec<Value>,
+    secrets: Vec<Value>,
+}
+
+async fn subscribers(api: &Api, command: &SubscriberCommand, show: &impl Fn(&Value) -> bool) -> Result<(), Failure> {
+    use reqwest::Method;
+    match command {
+        SubscriberCommand::Count { filter } => {
+            let v = api.call(Method::GET, &format!("/subscribers/count?{}", filter.query()), None).await?;
+            if !show(&v) {
+                println!("{}", text(&v, "count"));
+            }
+        }
+        SubscriberCommand::List { filter } => {
+            let mut items = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut path = format!("/subscribers?limit=1000&{}", filter.query());
+                if let Some(c) = &cursor {
+                    path.push_str(&format!(
+                        "&cursor={}",
+                        form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>()
+                    ));
+                }
+                let page = api.call(Method::GET, &path, None).await?;
+                items.extend(page["items"].as_array().cloned().unwrap_or_default());
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            let all = Value::Array(items);
+            if !show(&all) {
+                let rows = all
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| vec![text(s, "id"), text(s, "kind"), text(s, "state"), text(s, "target")])
+                    .collect();
+                table(&["id", "kind", "state", "target"], rows);
+            }
+        }
+        SubscriberCommand::Export { output } => {
+            let csv = api.send(api.request(Method::GET, "/subscribers/export")).await?;
+            match output {
+                Some(path) => {
+                    std::fs::write(path, &csv)
+                        .map_err(|e| Failure::new(exit::INVALID, format!("{}: {e}", path.display())))?;
+                    let rows = csv.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
+                    eprintln!("wrote {rows} subscribers to {}", path.display());
+                }
+                None => {
+                    use std::io::Write;
+                    std::io::stdout()
+                        .write_all(&csv)
+                        .map_err(|e| Failure::new(exit::UNAVAILABLE, format!("standard output: {e}")))?;
+                }
+            }
+        }
+        SubscriberCommand::Import { file, batch } => {
+            let totals = import(api, file, (*batch).clamp(1, 1000)).await?;
+            let report = json!({
+                "created": totals.created, "duplicates": totals.duplicates,
+                "errors": totals.errors, "secrets": totals.secrets,
+            });
+            if !show(&report) {
+                eprintln!(
+                    "{} created, {} already subscribed, {} refused",
+                    totals.created,
+                    totals.duplicates,
+                    totals.errors.len()
+                );
+                for e in &totals.errors {
+                    eprintln!("  line {}: {}", text(e, "line"), text(e, "message"));
+                }
+                for s in &totals.secrets {
+                    println!(
+                        "line {}: {} signing secret {}",
+                        text(s, "line"),
+                        text(s, "id"),
+                        text(s, "signing_secret")
+                    );
+                }
+            }
+            if !totals.errors.is_empty() {
+                return Err(Failure::new(exit::INVALID, format!("{} rows were refused", totals.errors.len())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends a CSV file in batches of `batch` rows (each with the header), a progress bar
+/// on a terminal. A batch the server cannot take stops the import: the rows before it
+/// are created, and importing the file again counts them as duplicates.
+async fn import(api: &Api, file: &std::path::Path, batch: usize) -> Result<ImportTotals, Failure> {
+    let unreadable = |e: &dyn std::fmt::Display| Failure::new(exit::INVALID, format!("{}: {e}", file.display()));
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(file).map_err(|e| unreadable(&e))?;
+    let header = reader.headers().map_err(|e| unreadable(&e))?.clone();
+    let rows: Vec<(u64, csv::StringRecord)> = reader
+        .records()
+        .map(|r| r.map(|row| (row.position().map_or(0, csv::Position::line), row)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| unreadable(&e))?;
+    let bar = indicatif::ProgressBar::new(rows.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows ({eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut totals = ImportTotals::default();
+    for chunk in rows.chunks(batch) {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let written =
+            writer.write_record(&header).and_then(|()| chunk.iter().try_for_each(|(_, row)| writer.write_record(row)));
+        written.map_err(|e| unreadable(&e))?;
+        let body = writer.into_inner().map_err(|e| unreadable(&e))?;
+        let request =
+            api.request(reqwest::Method::POST, "/subscribers/import").header("content-type", "text/csv").body(body);
+        let answer: Value = serde_json::from_slice(&api.send(request).await?).unwrap_or(Value::Null);
+        // The server numbers a batch's lines from its header (line 1); map them back
+        // to the file's own lines.
+        let file_line = |line: &Value| {
+            line.as_u64()
+                .and_then(|l| usize::try_from(l).ok())
+                .and_then(|l| chunk.get(l.saturating_sub(2)))
+                .map_or(Value::Null, |(at, _)| json!(at))
+        };
+        totals.created += answer["created"].as_u64().unwrap_or(0);
+        totals.duplicates += answer["duplicates"].as_u64().unwrap_or(0);
+        for key in ["errors", "secrets"] {
+            for mut item in answer[key].as_array().cloned().unwrap_or_default() {
+                item["line"] = file_line(&item["line"]);
+                if key == "errors" { totals.errors.push(item) } else { totals.secrets.push(item) }
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(totals)
 }

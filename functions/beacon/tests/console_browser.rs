@@ -102,7 +102,7 @@ async fn sign_in(c: &Client, base: &str, outbox: &std::path::Path, address: &str
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     ok(c.goto(&format!("{base}{link}")).await);
-    ok(ok(c.find(Locator::Css("main form button")).await).click().await);
+    ok(ok(c.find(Locator::Css("main form button[type=submit]")).await).click().await);
     page_with(c, "<h1>Overview</h1>").await;
 }
 
@@ -139,7 +139,7 @@ async fn update(c: &Client, status: &str, message: &str) {
     ok(select.select_by_value(status).await);
     let text = ok(c.find(Locator::Id("update-message")).await);
     ok(text.send_keys(message).await);
-    ok(ok(c.find(Locator::Css("#update-h + form button")).await).click().await);
+    ok(ok(c.find(Locator::Css("#update-h + form button[type=submit]")).await).click().await);
 }
 
 async fn api(
@@ -201,35 +201,68 @@ async fn the_team_runs_an_incident_from_the_console_in_chromium() {
 
     sign_in(&c, &base, &outbox, "ada@members.invalid").await;
 
-    // Report from the template: it fills title, impact, message and components.
+    // Report from the template: choosing it fills title, impact, message and components
+    // in place (the script; without it the form's own button asks the server).
     ok(c.goto(&format!("{base}/admin/incidents/new")).await);
     let template = ok(c.find(Locator::Id("template")).await);
     let choice =
         ok(ok(template.find(Locator::Css("option:nth-child(2)")).await).attr("value").await).unwrap_or_default();
+    let button_shown = ok(ok(c.find(Locator::Css("form[method=get] button[type=submit]")).await).is_displayed().await);
+    assert!(!button_shown, "with the script the fill-in button is not needed");
     ok(template.select_by_value(&choice).await);
-    ok(ok(c.find(Locator::Css("form[method=get] button")).await).click().await);
-    page_with(&c, "Card payments take longer").await;
-    let title = ok(ok(c.find(Locator::Id("title")).await).prop("value").await).unwrap_or_default();
+    let mut title = String::new();
+    for _ in 0..100 {
+        title = ok(ok(c.find(Locator::Id("title")).await).prop("value").await).unwrap_or_default();
+        if !title.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(title.starts_with("Payments are slow"), "{title}");
+    let message = ok(ok(c.find(Locator::Id("message")).await).prop("value").await).unwrap_or_default();
+    assert!(message.starts_with("Card payments take longer"), "{message}");
+    assert!(ok(c.current_url().await).query().is_none(), "filled without leaving the page");
+    // The Markdown preview is the page's own renderer: payloads show as text.
+    ok(ok(c.find(Locator::Css("#message + .preview-button")).await).click().await);
+    let mut preview = String::new();
+    for _ in 0..100 {
+        let shown = ok(c
+            .execute(
+                "const p = document.getElementById('message-preview'); return p && !p.hidden ? p.innerHTML : ''",
+                vec![],
+            )
+            .await);
+        preview = shown.as_str().unwrap_or_default().to_owned();
+        if !preview.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(preview.starts_with("<p>Card payments") && preview.contains("&lt;script&gt;"), "{preview}");
+    assert!(!pwned(&c).await, "a payload ran in the preview");
     let ticked = ok(ok(c.find(Locator::Css(&format!("input[value='{component_id}']"))).await).prop("checked").await);
     assert_eq!(ticked.as_deref(), Some("true"));
     shoot(&c, "console-report").await;
-    ok(ok(c.find(Locator::Css("form[action='/admin/incidents'] button")).await).click().await);
+    ok(ok(c.find(Locator::Css("form[action='/admin/incidents'] button[type=submit]")).await).click().await);
     page_with(&c, "Incident reported.").await;
     let url = ok(c.current_url().await).to_string();
     let id = url.split("/admin/incidents/").nth(1).and_then(|r| r.split('?').next()).unwrap_or_default().to_owned();
     assert!(!pwned(&c).await, "a payload ran on the incident page");
+
+    // Times also say how long ago they were.
+    let ago = ok(ok(c.find(Locator::Css("time + .ago")).await).text().await);
+    assert!(ago.contains("now") || ago.contains("ago") || ago.contains("second"), "{ago}");
 
     // Through every status, a comment and a change of impact on the way.
     update(&c, "identified", "The card processor is slow.").await;
     page_with(&c, "Update posted.").await;
     let comment = ok(c.find(Locator::Id("comment")).await);
     ok(comment.send_keys(&format!("Paged the processor's on-call. {PAYLOAD}")).await);
-    ok(ok(c.find(Locator::Css("form[action$='/comments'] button")).await).click().await);
+    ok(ok(c.find(Locator::Css("form[action$='/comments'] button[type=submit]")).await).click().await);
     let page = page_with(&c, "Comment added.").await;
     assert!(page.contains("Paged the processor"), "{page}");
     ok(ok(c.find(Locator::Id("edit-impact")).await).select_by_value("critical").await);
-    ok(ok(c.find(Locator::Css("form[action$='/edit'] button")).await).click().await);
+    ok(ok(c.find(Locator::Css("form[action$='/edit'] button[type=submit]")).await).click().await);
     page_with(&c, "impact critical").await;
     update(&c, "monitoring", "A fix is out.").await;
     page_with(&c, "A fix is out.").await;
@@ -277,12 +310,12 @@ async fn the_team_runs_an_incident_from_the_console_in_chromium() {
     ok(ok(c.find(Locator::Css(&format!("form[action='/admin/maintenance'] input[value='{search_id}']"))).await)
         .click()
         .await);
-    ok(ok(c.find(Locator::Css("form[action='/admin/maintenance'] button")).await).click().await);
+    ok(ok(c.find(Locator::Css("form[action='/admin/maintenance'] button[type=submit]")).await).click().await);
     page_with(&c, "Maintenance scheduled.").await;
     shoot(&c, "console-maintenance").await;
     ok(ok(c.find(Locator::Id("mstatus")).await).select_by_value("in_progress").await);
     ok(ok(c.find(Locator::Id("mmessage")).await).send_keys("Started early.").await);
-    ok(ok(c.find(Locator::Css("#mupdate-h + form button")).await).click().await);
+    ok(ok(c.find(Locator::Css("#mupdate-h + form button[type=submit]")).await).click().await);
     page_with(&c, "Started early.").await;
     ok(c.goto(&format!("{base}/admin")).await);
     page_with(&c, "Under maintenance").await;
@@ -292,14 +325,14 @@ async fn the_team_runs_an_incident_from_the_console_in_chromium() {
     page_with(&c, "Started early.").await;
     ok(ok(c.find(Locator::Id("mstatus")).await).select_by_value("completed").await);
     ok(ok(c.find(Locator::Id("mmessage")).await).send_keys("All done.").await);
-    ok(ok(c.find(Locator::Css("#mupdate-h + form button")).await).click().await);
+    ok(ok(c.find(Locator::Css("#mupdate-h + form button[type=submit]")).await).click().await);
     page_with(&c, "All done.").await;
     let public = ok(ok(http.get(format!("{base}/api/v2/scheduled-maintenances.json")).send().await).text().await);
     assert!(public.contains("Database upgrade") && public.contains("\"completed\""), "{public}");
 
     // A viewer reads, and finds no responder forms.
     ok(c.goto(&format!("{base}/admin")).await);
-    ok(ok(c.find(Locator::Css("form.signout button")).await).click().await);
+    ok(ok(c.find(Locator::Css("form.signout button[type=submit]")).await).click().await);
     page_with(&c, "You are signed out.").await;
     sign_in(&c, &base, &outbox, "vic@acme.test").await;
     ok(c.goto(&format!("{base}/admin/incidents/{id}")).await);

@@ -25,6 +25,26 @@ pub struct Frame {
     pub public_url: String,
 }
 
+impl Frame {
+    /// The console script's address (see [`script_path`]).
+    pub fn script(&self) -> &'static str {
+        script_path()
+    }
+}
+
+/// The console's one script: conveniences over forms that work without it.
+pub const SCRIPT: &str = include_str!("../../../static-site/assets/console.js");
+
+/// Where the console serves [`SCRIPT`]: named after its content, so browsers may keep
+/// it for good and a new version is a new address.
+pub fn script_path() -> &'static str {
+    static PATH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use sha2::{Digest, Sha256};
+        format!("/admin/assets/console.{}.js", &hex::encode(Sha256::digest(SCRIPT.as_bytes()))[..12])
+    });
+    &PATH
+}
+
 /// A notice at the top of a page: `kind` is `ok`, `error` or `warning`.
 #[derive(Clone, Debug)]
 pub struct Notice {

@@ -37,6 +37,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/sign-in", get(sign_in_form).post(sign_in_request))
         .route("/admin/sign-in/{secret}", get(sign_in_confirm).post(sign_in_redeem))
         .route("/admin/sign-out", post(sign_out))
+        .route("/admin/assets/{file}", get(script))
+        .route("/admin/preview", post(preview))
         .route("/admin/incidents", get(incident_list).post(report))
         .route("/admin/incidents/new", get(report_form))
         .route("/admin/incidents/{id}", get(incident_page))
@@ -84,7 +86,7 @@ fn html(status: StatusCode, body: String) -> Response {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -298,6 +300,31 @@ fn ticked(form: &FormData) -> Result<Vec<AffectedComponent>, String> {
             Ok(AffectedComponent { id, status })
         })
         .collect()
+}
+
+// ---------------------------------------------------------------- script and preview
+
+/// The console's script, at its content-hashed address only.
+async fn script(Path(file): Path<String>) -> Response {
+    if format!("/admin/assets/{file}") != view::script_path() {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    }
+    let mut response = view::SCRIPT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// Markdown as the page will show it, for the script's preview: the page's own
+/// renderer, so what is previewed is what is published.
+async fn preview(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    if let Err(refused) = form_action(&state, &headers, &form, Role::Viewer).await {
+        return refused;
+    }
+    html(StatusCode::OK, beacon_site::markdown::render(form.get("text").unwrap_or_default()))
 }
 
 // ---------------------------------------------------------------- sign-in
