@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (Debian's
-# chromium and chromium-driver; moto and an OpenAPI validator from PyPI into tests/.venv), starts the AWS-API
+# chromium and chromium-driver; axe-core from npm; moto and an OpenAPI validator from PyPI into tests/.venv), starts the AWS-API
 # emulator on a free loopback port, runs every test of the workspace against it and the
 # embedded store, and stops it.
 set -euo pipefail
@@ -20,6 +20,11 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
 fi
 export BEACON_TEST_CHROMIUM="$(command -v chromium)"
 export BEACON_TEST_CHROMEDRIVER="$(command -v chromedriver)"
+
+# The console's accessibility audit injects axe-core (pinned, from npm) into each screen.
+echo "==> npm ci (axe-core, for the console's accessibility audit)"
+npm ci --prefix tests/a11y --no-audit --no-fund --loglevel=error
+export BEACON_TEST_AXE="$PWD/tests/a11y/node_modules/axe-core/axe.min.js"
 
 # shellcheck source=tests/moto.sh
 source tests/moto.sh

@@ -54,15 +54,16 @@ fn chromedriver() -> Driver {
 }
 
 async fn browser(driver: &Driver) -> Client {
+    browser_with(driver, &[]).await
+}
+
+async fn browser_with(driver: &Driver, extra: &[&str]) -> Client {
     let chromium = std::env::var("BEACON_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let mut args =
+        vec!["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"];
+    args.extend_from_slice(extra);
     let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"],
-        }),
-    );
+    capabilities.insert("goog:chromeOptions".into(), serde_json::json!({ "binary": chromium, "args": args }));
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ok(ClientBuilder::new(connector).capabilities(capabilities).connect(&driver.url).await)
 }
@@ -128,6 +129,67 @@ async fn shoot(c: &Client, name: &str) {
         ok(std::fs::write(format!("{dir}/{name}.png"), png));
     }
 }
+
+/// axe-core's source, from the npm package tests/run.sh installs.
+fn axe_source() -> String {
+    let path = std::env::var("BEACON_TEST_AXE").unwrap_or_else(|_| {
+        panic!("BEACON_TEST_AXE is not set: run the suite with tests/run.sh, which installs axe-core")
+    });
+    ok(std::fs::read_to_string(&path))
+}
+
+/// Audits the page in the browser with axe-core against WCAG 2.1 A and AA (labels,
+/// names, contrast, landmarks, ARIA): no violation may be found.
+async fn audit(c: &Client, axe: &str, screen: &str) {
+    let violations = findings(c, axe).await;
+    assert!(violations.is_empty(), "{screen}: {violations:#?}");
+}
+
+async fn findings(c: &Client, axe: &str) -> Vec<String> {
+    ok(c.execute(&format!("{axe}\nreturn true;"), vec![]).await);
+    let found = ok(c
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+              .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' +
+                  v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
+              .catch(e => done(['axe failed: ' + e]));"#,
+            vec![],
+        )
+        .await);
+    found.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+}
+
+/// Nothing on the page is wider than the window: usable on a phone without scrolling
+/// sideways (wide tables scroll inside their own box).
+async fn fits(c: &Client, screen: &str) {
+    let widths = ok(c.execute("return [document.documentElement.scrollWidth, window.innerWidth]", vec![]).await);
+    let (page, window) = (widths[0].as_i64().unwrap_or(i64::MAX), widths[1].as_i64().unwrap_or(0));
+    if page > window {
+        let culprits = ok(c
+            .execute(
+                "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth && ![...e.children].some(k => k.getBoundingClientRect().right > innerWidth)).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))",
+                vec![],
+            )
+            .await);
+        panic!("{screen}: the page is {page}px wide in a {window}px window; widest: {culprits}");
+    }
+}
+
+/// The console's screens an owner reaches, each with a phrase it shows.
+const SCREENS: [(&str, &str); 11] = [
+    ("/admin", "<h1>Overview</h1>"),
+    ("/admin/incidents", "<h1>Incidents</h1>"),
+    ("/admin/maintenance", "<h1>Maintenance</h1>"),
+    ("/admin/components", "<h1>Components</h1>"),
+    ("/admin/templates", "<h1>Templates</h1>"),
+    ("/admin/monitors", "<h1>Monitors</h1>"),
+    ("/admin/subscribers", "<h1>Subscribers</h1>"),
+    ("/admin/integrations", "<h1>Integrations</h1>"),
+    ("/admin/team", "<h1>Team</h1>"),
+    ("/admin/settings", "<h1>Page settings</h1>"),
+    ("/admin/audit", "<h1>Audit log</h1>"),
+];
 
 async fn pwned(c: &Client) -> bool {
     ok(c.execute("return document.body.dataset.pwned || null", vec![]).await) != serde_json::Value::Null
@@ -243,6 +305,8 @@ async fn the_team_runs_an_incident_from_the_console_in_chromium() {
     let ticked = ok(ok(c.find(Locator::Css(&format!("input[value='{component_id}']"))).await).prop("checked").await);
     assert_eq!(ticked.as_deref(), Some("true"));
     shoot(&c, "console-report").await;
+    let axe = axe_source();
+    audit(&c, &axe, "the report form").await;
     ok(ok(c.find(Locator::Css("form[action='/admin/incidents'] button[type=submit]")).await).click().await);
     page_with(&c, "Incident reported.").await;
     let url = ok(c.current_url().await).to_string();
@@ -267,6 +331,7 @@ async fn the_team_runs_an_incident_from_the_console_in_chromium() {
     update(&c, "monitoring", "A fix is out.").await;
     page_with(&c, "A fix is out.").await;
     shoot(&c, "console-incident").await;
+    audit(&c, &axe, "the incident page").await;
     update(&c, "resolved", "Payments are back to normal.").await;
     page_with(&c, "Payments are back to normal.").await;
     let public = ok(ok(http.get(format!("{base}/incidents/{id}.html")).send().await).text().await);
@@ -313,6 +378,7 @@ async fn the_team_runs_an_incident_from_the_console_in_chromium() {
     ok(ok(c.find(Locator::Css("form[action='/admin/maintenance'] button[type=submit]")).await).click().await);
     page_with(&c, "Maintenance scheduled.").await;
     shoot(&c, "console-maintenance").await;
+    audit(&c, &axe, "the maintenance page").await;
     ok(ok(c.find(Locator::Id("mstatus")).await).select_by_value("in_progress").await);
     ok(ok(c.find(Locator::Id("mmessage")).await).send_keys("Started early.").await);
     ok(ok(c.find(Locator::Css("#mupdate-h + form button[type=submit]")).await).click().await);
@@ -329,6 +395,47 @@ async fn the_team_runs_an_incident_from_the_console_in_chromium() {
     page_with(&c, "All done.").await;
     let public = ok(ok(http.get(format!("{base}/api/v2/scheduled-maintenances.json")).send().await).text().await);
     assert!(public.contains("Database upgrade") && public.contains("\"completed\""), "{public}");
+
+    // Every screen passes axe-core's WCAG 2.1 AA audit, and fits a phone's width.
+    for (path, heading) in SCREENS {
+        ok(c.goto(&format!("{base}{path}")).await);
+        page_with(&c, heading).await;
+        audit(&c, &axe, path).await;
+    }
+    // The audit does find things: an unlabelled field slipped into a screen is caught.
+    ok(c.execute("document.querySelector('main').append(document.createElement('input'))", vec![]).await);
+    let caught = findings(&c, &axe).await;
+    assert!(caught.iter().any(|v| v.starts_with("label")), "{caught:?}");
+    ok(c.set_window_size(390, 844).await);
+    for (path, heading) in SCREENS.iter().chain(&[("/admin/incidents/new", "<h1>Report an incident</h1>")]) {
+        ok(c.goto(&format!("{base}{path}")).await);
+        page_with(&c, heading).await;
+        fits(&c, path).await;
+    }
+    ok(c.goto(&format!("{base}/admin/incidents/{id}")).await);
+    page_with(&c, "It is slow again.").await;
+    fits(&c, "the incident page").await;
+    shoot(&c, "console-phone").await;
+    ok(c.set_window_size(1280, 1000).await);
+
+    // In dark mode too (its own colours, its own contrast).
+    let dark = browser_with(&driver, &["--force-dark-mode"]).await;
+    ok(dark.goto(&format!("{base}/admin/sign-in")).await);
+    page_with(&dark, "<h1>Sign in</h1>").await;
+    let is_dark = ok(dark.execute("return matchMedia('(prefers-color-scheme: dark)').matches", vec![]).await);
+    assert_eq!(is_dark, serde_json::Value::Bool(true), "the browser prefers dark");
+    audit(&dark, &axe, "sign-in (dark)").await;
+    sign_in(&dark, &base, &outbox, "ada@members.invalid").await;
+    for (path, heading) in SCREENS {
+        ok(dark.goto(&format!("{base}{path}")).await);
+        page_with(&dark, heading).await;
+        audit(&dark, &axe, &format!("{path} (dark)")).await;
+    }
+    ok(dark.goto(&format!("{base}/admin/incidents/{id}")).await);
+    page_with(&dark, "It is slow again.").await;
+    audit(&dark, &axe, "the incident page (dark)").await;
+    shoot(&dark, "console-dark").await;
+    ok(dark.close().await);
 
     // A viewer reads, and finds no responder forms.
     ok(c.goto(&format!("{base}/admin")).await);
