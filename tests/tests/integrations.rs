@@ -44,12 +44,12 @@ async fn integration(service: &Service, input: NewIntegration) -> Integration {
 }
 
 async fn open_incidents(service: &Service) -> Vec<IncidentId> {
-    let filter = IncidentFilter { state: IncidentState::Open, since: None, until: None };
+    let filter = IncidentFilter { state: IncidentState::Open, ..Default::default() };
     ok(service.list_incidents(filter, None, 200).await).items.iter().map(|s| s.id).collect()
 }
 
 async fn all_incidents(service: &Service) -> usize {
-    let filter = IncidentFilter { state: IncidentState::All, since: None, until: None };
+    let filter = IncidentFilter { state: IncidentState::All, ..Default::default() };
     ok(service.list_incidents(filter, None, 200).await).items.len()
 }
 

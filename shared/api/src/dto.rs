@@ -281,6 +281,10 @@ pub struct IncidentQuery {
     pub since: Option<String>,
     /// Created at or before (RFC 3339).
     pub until: Option<String>,
+    /// `none`, `minor`, `major` or `critical`.
+    pub impact: Option<String>,
+    /// Words the title contains (case ignored).
+    pub q: Option<String>,
     /// 1 to 200, default 50.
     pub limit: Option<usize>,
     pub cursor: Option<String>,

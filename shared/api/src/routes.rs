@@ -258,10 +258,14 @@ pub async fn list_incidents(
     };
     let since = time("since", q.since);
     let until = time("until", q.until);
+    let impact = q.impact.as_deref().and_then(|raw| {
+        raw.parse::<beacon_domain::Impact>().map_err(|e| errors.push(FieldError::new("impact", e.to_string()))).ok()
+    });
     if !errors.is_empty() {
         return Err(invalid(errors));
     }
-    let filter = IncidentFilter { state: state_filter, since, until };
+    let search = q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let filter = IncidentFilter { state: state_filter, since, until, impact, search };
     let page = state.service.list_incidents(filter, cursor(q.cursor), limit(q.limit)).await?;
     Ok(Json(IncidentPage {
         items: page.items.into_iter().map(Into::into).collect(),

@@ -326,6 +326,23 @@ async fn admins_manage_components_and_responders_only_read_them() {
     refs[0] = ("csrf", &rex_csrf);
     assert_eq!(post(&w, &path, Some(&rex), &refs).await.status, StatusCode::FORBIDDEN);
     assert_eq!(ok(w.service.component(api.id).await), saved, "nothing changed");
+
+    // Groups are added, renamed and moved by version.
+    let ada_csrf = csrf_of(&get(&w, "/admin/components", Some(&ada)).await.body);
+    let added = post(&w, "/admin/groups", Some(&ada), &[("csrf", &ada_csrf), ("name", "Backend")]).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let group = ok(w.service.groups().await).into_iter().next().unwrap_or_else(|| panic!("no group"));
+    let group_path = format!("/admin/groups/{}", group.id);
+    let v = group.version.to_string();
+    let fields = [("csrf", ada_csrf.as_str()), ("name", "Core"), ("position", "7"), ("version", v.as_str())];
+    assert_eq!(post(&w, &group_path, Some(&ada), &fields).await.status, StatusCode::SEE_OTHER);
+    let moved = ok(w.service.group(group.id).await);
+    assert_eq!((moved.name.as_str(), moved.position), ("Core", 7));
+    let stale = post(&w, &group_path, Some(&ada), &fields).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    let fields = [("csrf", rex_csrf.as_str()), ("name", "Mine"), ("version", "2")];
+    assert_eq!(post(&w, &group_path, Some(&rex), &fields).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(ok(w.service.group(group.id).await), moved);
 }
 
 #[tokio::test]
@@ -813,4 +830,45 @@ async fn admins_set_the_pages_name_logo_colours_links_and_zone() {
     let pairs = [("csrf", rita_csrf.as_str()), ("name", "Mine"), ("time_zone", "Etc/UTC"), ("version", "1")];
     assert_eq!(post(&w, "/admin/settings", Some(&rita), &pairs).await.status, StatusCode::FORBIDDEN);
     assert_eq!(ok(w.service.page_settings().await).map(|s| s.name.to_string()), Some("Acme Cloud".to_owned()));
+}
+
+#[tokio::test]
+async fn the_incident_list_filters_by_state_impact_and_title_and_pages_through_history() {
+    let w = world();
+    member(&w, "Vic", Role::Viewer).await;
+    let report = |title: &str, impact: beacon_domain::Impact| ReportIncident {
+        title: Some(title.into()),
+        message: Some("Looking.".into()),
+        impact: Some(impact),
+        ..Default::default()
+    };
+    let slow = ok(w.service.report_incident(Actor::System, report("Slow search", beacon_domain::Impact::Minor)).await);
+    ok(w.service.report_incident(Actor::System, report("Checkout down", beacon_domain::Impact::Critical)).await);
+    ok(w.service.report_incident(Actor::System, report("Search index stale", beacon_domain::Impact::Major)).await);
+    ok(w.service.resolve_incident(Actor::System, slow.incident.id, None, None).await);
+    let vic = sign_in(&w, "vic@acme.test").await;
+    let titles = |body: &str| ["Slow search", "Checkout down", "Search index stale"].map(|t| body.contains(t));
+    let all = get(&w, "/admin/incidents", Some(&vic)).await;
+    assert_eq!(titles(&all.body), [true, true, true]);
+    let search = get(&w, "/admin/incidents?q=SEARCH", Some(&vic)).await;
+    assert_eq!(titles(&search.body), [true, false, true], "{}", search.body);
+    let open_search = get(&w, "/admin/incidents?q=search&state=open", Some(&vic)).await;
+    assert_eq!(titles(&open_search.body), [false, false, true]);
+    let critical = get(&w, "/admin/incidents?impact=critical", Some(&vic)).await;
+    assert_eq!(titles(&critical.body), [false, true, false]);
+    assert!(critical.body.contains("<option value=\"critical\" selected>"), "the filter stays chosen");
+    let none = get(&w, "/admin/incidents?q=nothing+like+this", Some(&vic)).await;
+    assert!(none.body.contains("No incident matches."));
+
+    // History: 50 to a page, the next page keeps the filters.
+    for n in 0..55 {
+        ok(w.service.report_incident(Actor::System, report(&format!("Blip {n}"), beacon_domain::Impact::Minor)).await);
+    }
+    let first = get(&w, "/admin/incidents?q=blip", Some(&vic)).await;
+    assert_eq!(first.body.matches("Blip ").count(), 50);
+    let next = between(&first.body, "href=\"/admin/incidents?", "\"").replace("&#38;", "&");
+    assert!(next.contains("q=blip") && next.contains("cursor="), "{next}");
+    let second = get(&w, &format!("/admin/incidents?{next}"), Some(&vic)).await;
+    assert_eq!(second.body.matches("Blip ").count(), 5, "{}", second.body);
+    assert!(!second.body.contains("Older incidents"));
 }

@@ -84,12 +84,26 @@ pub enum IncidentState {
     Resolved,
 }
 
-/// Which incidents to list: by state, and created within `[since, until]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Which incidents to list: by state, created within `[since, until]`, of an impact,
+/// and with every word of `search` in the title (case ignored).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct IncidentFilter {
     pub state: IncidentState,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
+    pub impact: Option<beacon_domain::Impact>,
+    pub search: Option<String>,
+}
+
+impl IncidentFilter {
+    fn accepts(&self, s: &IncidentSummary) -> bool {
+        (self.state != IncidentState::Resolved || s.status == IncidentStatus::Resolved)
+            && self.impact.is_none_or(|i| i == s.impact)
+            && self.search.as_deref().is_none_or(|words| {
+                let title = s.title.as_str().to_lowercase();
+                words.split_whitespace().all(|w| title.contains(&w.to_lowercase()))
+            })
+    }
 }
 
 fn parse_message(raw: &str) -> Result<Markdown, FieldError> {
@@ -551,7 +565,7 @@ impl Service {
                     IncidentState::Open => repo::decode::<repo::OpenMarker>(item)?.summary,
                     _ => repo::decode::<IncidentSummary>(item)?,
                 };
-                if filter.state != IncidentState::Resolved || summary.status == IncidentStatus::Resolved {
+                if filter.accepts(&summary) {
                     items.push(summary);
                 }
                 if items.len() == limit {

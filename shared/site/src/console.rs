@@ -145,12 +145,24 @@ struct IncidentsPage<'a> {
     title: &'a str,
     viewer: Option<&'a Viewer>,
     notice: Option<&'a Notice>,
-    rows: &'a [IncidentRow],
+    list: &'a IncidentList,
 }
 
-pub fn incidents(frame: &Frame, viewer: &Viewer, rows: &[IncidentRow]) -> String {
+/// The incident list with its filters, and the next page's query when there is one.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentList {
+    pub rows: Vec<IncidentRow>,
+    pub search: String,
+    pub states: Vec<Choice>,
+    pub impacts: Vec<Choice>,
+    pub next: Option<String>,
+    /// Whether any filter is set (the empty list then says nothing matched).
+    pub filtered: bool,
+}
+
+pub fn incidents(frame: &Frame, viewer: &Viewer, notice: Option<&Notice>, list: &IncidentList) -> String {
     to_string(render_template(
-        &IncidentsPage { frame, title: "Incidents", viewer: Some(viewer), notice: None, rows },
+        &IncidentsPage { frame, title: "Incidents", viewer: Some(viewer), notice, list },
         "admin/incidents.html",
     ))
 }
@@ -370,8 +382,18 @@ pub struct ComponentEditRow {
 pub struct ComponentsScreen {
     pub components: Vec<ComponentEditRow>,
     pub groups: Vec<Choice>,
+    /// Each group, to rename or move.
+    pub group_rows: Vec<GroupEditRow>,
     /// Admin and up: may change components.
     pub can_manage: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct GroupEditRow {
+    pub id: String,
+    pub name: String,
+    pub position: u32,
+    pub version: u64,
 }
 
 #[derive(Template)]

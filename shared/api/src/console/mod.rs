@@ -57,6 +57,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/components", get(components_screen).post(add_component))
         .route("/admin/components/{id}", post(save_component))
         .route("/admin/groups", post(add_group))
+        .route("/admin/groups/{id}", post(save_group))
         .route("/admin/monitors", get(monitors_screen))
         .route("/admin/monitors/{id}/{action}", post(monitor_action))
         .route("/admin/audit", get(audit_log))
@@ -502,19 +503,65 @@ async fn overview_data(state: &ApiState) -> Result<view::Overview, AppError> {
     Ok(view::Overview { open, active_maintenance, upcoming_maintenance, groups: grouped, monitors })
 }
 
-async fn incident_list(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+async fn incident_list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let (_, viewer) = match signed_in(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let filter = IncidentFilter { state: IncidentState::All, since: None, until: None };
-    match state.service.list_incidents(filter, None, 100).await {
-        Ok(page) => {
-            let rows: Vec<_> = page.items.iter().map(incident_row).collect();
-            html(StatusCode::OK, view::incidents(&frame(&state), &viewer, &rows))
-        }
-        Err(e) => failure(&state, Some(&viewer), e),
-    }
+    let get = |k: &str| query.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let (search, state_text, impact_text) = (get("q"), get("state"), get("impact"));
+    let listed_state = match state_text.as_str() {
+        "open" => IncidentState::Open,
+        "resolved" => IncidentState::Resolved,
+        _ => IncidentState::All,
+    };
+    let impact = impact_text.parse::<Impact>().ok();
+    let filter = IncidentFilter {
+        state: listed_state,
+        impact,
+        search: Some(search.clone()).filter(|s| !s.is_empty()),
+        ..IncidentFilter::default()
+    };
+    let filtered = filter != IncidentFilter::default();
+    let cursor = query.get("cursor").filter(|c| !c.is_empty()).map(|c| beacon_store::Cursor::from_token(c.clone()));
+    let page = match state.service.list_incidents(filter, cursor, 50).await {
+        Ok(page) => page,
+        Err(e) => return failure(&state, Some(&viewer), e),
+    };
+    let choice = |value: &str, label: &str, current: &str| Choice {
+        value: value.into(),
+        label: label.into(),
+        selected: value == current,
+    };
+    let states = [("", "Any state"), ("open", "Open"), ("resolved", "Resolved")]
+        .iter()
+        .map(|(v, l)| choice(v, l, if listed_state == IncidentState::All { "" } else { &state_text }))
+        .collect();
+    let current_impact = impact.map(Impact::as_str).unwrap_or_default();
+    let impacts = std::iter::once(choice("", "Any impact", current_impact))
+        .chain(IMPACTS.iter().map(|i| choice(i.as_str(), impact_label(*i), current_impact)))
+        .collect();
+    let next = page.next.map(|c| {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", &search)
+            .append_pair("state", &state_text)
+            .append_pair("impact", &impact_text)
+            .append_pair("cursor", c.as_str())
+            .finish()
+    });
+    let list = view::IncidentList {
+        rows: page.items.iter().map(incident_row).collect(),
+        search,
+        states,
+        impacts,
+        next,
+        filtered,
+    };
+    html(StatusCode::OK, view::incidents(&frame(&state), &viewer, None, &list))
 }
 
 const IMPACTS: [Impact; 4] = [Impact::None, Impact::Minor, Impact::Major, Impact::Critical];
@@ -1343,6 +1390,15 @@ async fn components_data(state: &ApiState, can_manage: bool) -> Result<view::Com
             })
             .collect(),
         groups: group_choices(None),
+        group_rows: groups
+            .iter()
+            .map(|g| view::GroupEditRow {
+                id: g.id.to_string(),
+                name: g.name.to_string(),
+                position: g.position,
+                version: g.version,
+            })
+            .collect(),
         can_manage,
     })
 }
@@ -1462,6 +1518,32 @@ async fn add_group(State(state): State<ApiState>, headers: HeaderMap, body: Byte
         position: None,
     };
     let result = state.service.create_group(signed.member_actor(), input).await.map(|_| ());
+    after_components(&state, &viewer, result).await
+}
+
+async fn save_group(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Admin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = raw.parse::<beacon_domain::GroupId>() else {
+        return message(&state, Some(&viewer), StatusCode::NOT_FOUND, "Not found", "There is no such group.");
+    };
+    let position =
+        match form.get("position").map(str::trim).filter(|p| !p.is_empty()).map(str::parse::<u32>).transpose() {
+            Ok(p) => p,
+            Err(_) => {
+                return after_components(&state, &viewer, Err(AppError::invalid("position", "a whole number"))).await;
+            }
+        };
+    let patch = beacon_app::GroupPatch { name: form.get("name").map(str::to_owned), description: None, position };
+    let result = state.service.update_group(signed.member_actor(), id, version_of(&form), patch).await.map(|_| ());
     after_components(&state, &viewer, result).await
 }
 
