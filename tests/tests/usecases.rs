@@ -564,14 +564,14 @@ pub async fn the_public_state_rereads_only_changed_incidents(service: Service) {
     let first = ok(service.public_state().await);
     assert_eq!(first.incidents.len(), 12);
     // The listing, then an incident and its updates for each, the maintenance listing,
-    // then groups and components.
-    assert_eq!(counting.reads(), 1 + 12 * 2 + 1 + 2);
+    // then groups, the page settings and components.
+    assert_eq!(counting.reads(), 1 + 12 * 2 + 1 + 3);
 
     let resolve = PostUpdate { message: "Fixed.".into(), status: Some(IncidentStatus::Resolved), ..Default::default() };
     ok(service.post_update(member(), ids[3], None, resolve).await);
     counting.reads();
     let second = ok(service.public_state_since(Some(&first)).await);
-    assert_eq!(counting.reads(), 1 + 2 + 1 + 2, "only the changed incident is read again");
+    assert_eq!(counting.reads(), 1 + 2 + 1 + 3, "only the changed incident is read again");
     // And the result is the same as a full read.
     assert_eq!(second, ok(service.public_state().await));
     let changed = second.incidents.iter().find(|d| d.incident.id == ids[3]).map(|d| d.incident.status);

@@ -16,6 +16,9 @@ use std::time::Duration;
 const PAYLOAD: &str =
     r#"<img src=x onerror="document.body.dataset.pwned='img'"><script>document.body.dataset.pwned='script'</script>"#;
 
+/// One that fits a component's name (at most 100 characters).
+const SHORT_PAYLOAD: &str = r#"<img src=x onerror="document.body.dataset.pwned='c'">"#;
+
 fn ok<T, E: std::fmt::Debug>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e:?}"))
 }
@@ -232,10 +235,19 @@ async fn the_team_runs_an_incident_from_the_console_in_chromium() {
         api(&http, &token, reqwest::Method::POST, format!("{v1}/components"), serde_json::json!({"name": "Checkout"}))
             .await;
     let component_id = component["id"].as_str().unwrap_or_default().to_owned();
-    let search =
-        api(&http, &token, reqwest::Method::POST, format!("{v1}/components"), serde_json::json!({"name": "Search"}))
-            .await;
+    let search = api(
+        &http,
+        &token,
+        reqwest::Method::POST,
+        format!("{v1}/components"),
+        serde_json::json!({"name": format!("Search {SHORT_PAYLOAD}")}),
+    )
+    .await;
     let search_id = search["id"].as_str().unwrap_or_default().to_owned();
+    let billing =
+        api(&http, &token, reqwest::Method::POST, format!("{v1}/components"), serde_json::json!({"name": "Billing"}))
+            .await;
+    let billing_id = billing["id"].as_str().unwrap_or_default().to_owned();
     api(
         &http,
         &token,
@@ -326,9 +338,23 @@ async fn the_team_runs_an_incident_from_the_console_in_chromium() {
     let page = page_with(&c, "Comment added.").await;
     assert!(page.contains("Paged the processor"), "{page}");
     ok(ok(c.find(Locator::Id("edit-impact")).await).select_by_value("critical").await);
+    // Billing is affected too, with a partial outage.
+    ok(ok(c.find(Locator::Css(&format!("form[action$='/edit'] input[value='{billing_id}']"))).await).click().await);
+    ok(ok(c.find(Locator::Css(&format!("form[action$='/edit'] select[name='status_{billing_id}']"))).await)
+        .select_by_value("partial_outage")
+        .await);
     ok(ok(c.find(Locator::Css("form[action$='/edit'] button[type=submit]")).await).click().await);
     page_with(&c, "impact critical").await;
-    update(&c, "monitoring", "A fix is out.").await;
+    let detail =
+        api(&http, &token, reqwest::Method::GET, format!("{v1}/incidents/{id}"), serde_json::Value::Null).await;
+    let affected: Vec<(String, String)> = detail["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| (c["id"].as_str().unwrap_or_default().to_owned(), c["status"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    assert!(affected.contains(&(billing_id.clone(), "partial_outage".to_owned())), "{affected:?}");
+    update(&c, "monitoring", &format!("A fix is out. {PAYLOAD}")).await;
     page_with(&c, "A fix is out.").await;
     shoot(&c, "console-incident").await;
     audit(&c, &axe, "the incident page").await;
@@ -371,12 +397,13 @@ async fn the_team_runs_an_incident_from_the_console_in_chromium() {
     ok(c.goto(&format!("{base}/admin/maintenance/new")).await);
     let form = ok(c.form(Locator::Css("form[action='/admin/maintenance']")).await);
     ok(form.set_by_name("title", "Database upgrade").await);
-    ok(form.set_by_name("message", "We upgrade the **database**.").await);
+    ok(form.set_by_name("message", &format!("We upgrade the **database**. {PAYLOAD}")).await);
     ok(ok(c.find(Locator::Css(&format!("form[action='/admin/maintenance'] input[value='{search_id}']"))).await)
         .click()
         .await);
     ok(ok(c.find(Locator::Css("form[action='/admin/maintenance'] button[type=submit]")).await).click().await);
     page_with(&c, "Maintenance scheduled.").await;
+    assert!(!pwned(&c).await, "a payload ran on the maintenance page");
     shoot(&c, "console-maintenance").await;
     audit(&c, &axe, "the maintenance page").await;
     ok(ok(c.find(Locator::Id("mstatus")).await).select_by_value("in_progress").await);

@@ -97,12 +97,13 @@ fn mails_to(w: &World, to: &str) -> Vec<String> {
 
 /// Signs a member in through the mailed link; the session cookie.
 async fn sign_in(w: &World, address: &str) -> String {
-    let before = mails_to(w, address).len();
+    let before = mails_to(w, address);
     let asked = post(w, "/admin/sign-in", None, &[("email", address)]).await;
     assert_eq!(asked.status, StatusCode::OK);
     let mails = mails_to(w, address);
-    assert_eq!(mails.len(), before + 1, "one sign-in mail");
-    let mail = mails.iter().find(|m| m.contains("/admin/sign-in/")).cloned().unwrap_or_default();
+    assert_eq!(mails.len(), before.len() + 1, "one sign-in mail");
+    // The new mail (an earlier one's link is used up).
+    let mail = mails.into_iter().find(|m| !before.contains(m)).unwrap_or_default();
     let start = mail.find("https://status.acme.test/admin/sign-in/").unwrap_or_else(|| panic!("no link in {mail}"));
     let link: String =
         mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_:/.".contains(*c)).collect();
@@ -871,4 +872,42 @@ async fn the_incident_list_filters_by_state_impact_and_title_and_pages_through_h
     let second = get(&w, &format!("/admin/incidents?{next}"), Some(&vic)).await;
     assert_eq!(second.body.matches("Blip ").count(), 5, "{}", second.body);
     assert!(!second.body.contains("Older incidents"));
+}
+
+#[tokio::test]
+async fn sessions_end_everywhere_at_once() {
+    let w = world();
+    member(&w, "Ada", Role::Admin).await;
+    member(&w, "Rita", Role::Responder).await;
+    let ada = sign_in(&w, "ada@acme.test").await;
+    let rita_laptop = sign_in(&w, "rita@acme.test").await;
+    let rita_phone = sign_in(&w, "rita@acme.test").await;
+    w.clock.advance(jiff::SignedDuration::from_secs(1));
+    // An admin ends a responder's sessions: both of them stop working.
+    let screen = get(&w, "/admin/team", Some(&ada)).await;
+    let rita_id = ok(w.service.members().await).into_iter().find(|m| m.name.as_str() == "Rita").map(|m| m.id);
+    let rita_id = rita_id.unwrap_or_else(|| panic!("no Rita"));
+    let ended =
+        post(&w, &format!("/admin/team/members/{rita_id}/sessions"), Some(&ada), &[("csrf", &csrf_of(&screen.body))])
+            .await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER);
+    for cookie in [&rita_laptop, &rita_phone] {
+        assert_eq!(get(&w, "/admin", Some(cookie)).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(get(&w, "/admin", Some(&ada)).await.status, StatusCode::OK, "the admin's own goes on");
+    // Signing in again works at once.
+    let rita = sign_in(&w, "rita@acme.test").await;
+    let theirs = get(&w, "/admin/team", Some(&rita)).await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    // A responder may not end an admin's sessions, only their own ("everywhere").
+    let ada_id = ok(w.service.members().await).into_iter().find(|m| m.name.as_str() == "Ada").map(|m| m.id);
+    let ada_id = ada_id.unwrap_or_else(|| panic!("no Ada"));
+    let csrf = csrf_of(&theirs.body);
+    let refused = post(&w, &format!("/admin/team/members/{ada_id}/sessions"), Some(&rita), &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(get(&w, "/admin", Some(&ada)).await.status, StatusCode::OK);
+    w.clock.advance(jiff::SignedDuration::from_secs(1));
+    let own = post(&w, &format!("/admin/team/members/{rita_id}/sessions"), Some(&rita), &[("csrf", &csrf)]).await;
+    assert_eq!((own.status, own.location.as_deref()), (StatusCode::SEE_OTHER, Some("/admin/sign-in")));
+    assert_eq!(get(&w, "/admin", Some(&rita)).await.status, StatusCode::UNAUTHORIZED);
 }

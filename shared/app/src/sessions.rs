@@ -7,6 +7,7 @@
 //! |---------------------|-----|-------------------------------------------------------|
 //! | `SIGNIN#<sha256>`   | `A` | an unused sign-in link: its member, when it expires   |
 //! | `SESSION#<sha256>`  | `A` | a session: member, CSRF token, when it expires        |
+//! | `SESSIONS#<member>` | `ENDED` | sessions of the member opened before this ended   |
 
 use crate::error::{AppError, AppResult};
 use crate::repo;
@@ -56,6 +57,18 @@ fn sign_in_key(secret: &str) -> Key {
 
 fn session_key(secret: &str) -> Key {
     Key::new(format!("SESSION#{}", digest(secret)), "A")
+}
+
+/// Sessions are found by their secret alone, so "every session of a member" is ended
+/// by a mark the session check reads beside the member, not by finding each one.
+fn ended_key(member: MemberId) -> Key {
+    Key::new(format!("SESSIONS#{member}"), "ENDED")
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Ended {
+    /// Sessions opened before this no longer count.
+    at: Timestamp,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -166,11 +179,30 @@ impl Service {
         if session.expires_at <= self.now() {
             return Ok(None);
         }
-        match self.member(session.member_id).await {
+        let ended_key = ended_key(session.member_id);
+        let (member, ended) = futures::future::join(self.member(session.member_id), self.store.get(&ended_key)).await;
+        if let Some(item) = ended? {
+            let ended: Ended = repo::decode(&item)?;
+            if session.created_at < ended.at {
+                return Ok(None);
+            }
+        }
+        match member {
             Ok(member) => Ok(Some(SignedIn { member, session })),
             Err(AppError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Ends every session the member has open now, on every device (a lost laptop, a
+    /// shared computer); signing in again works at once.
+    pub async fn end_all_sessions(&self, member_id: MemberId) -> AppResult<()> {
+        let at = self.now();
+        // Older sessions expire by themselves within SESSION_VALID: the mark may go then.
+        let forget = at.checked_add(SESSION_VALID).unwrap_or(at).as_second();
+        let item = repo::record(ended_key(member_id), "sessions_ended", &Ended { at })?.with("ttl", Value::N(forget));
+        self.store.put(item, Condition::None).await?;
+        Ok(())
     }
 
     /// Ends a session (signing out); ending one already gone is harmless.

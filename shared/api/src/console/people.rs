@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/admin/team/members", post(add_member))
         .route("/admin/team/members/{id}", post(save_member))
         .route("/admin/team/members/{id}/delete", post(remove_member))
+        .route("/admin/team/members/{id}/sessions", post(end_sessions))
         .route("/admin/team/tokens", post(make_token))
         .route("/admin/team/tokens/{id}/revoke", post(revoke_token))
 }
@@ -381,6 +382,7 @@ async fn team_screen(
         Some("saved") => Some("Saved."),
         Some("removed") => Some("Member removed; their sessions and tokens no longer work."),
         Some("revoked") => Some("Token revoked."),
+        Some("ended") => Some("Their sessions have ended; they sign in again with a mailed link."),
         _ => None,
     }
     .map(|text| Notice { kind: "ok", text: text.into() });
@@ -545,4 +547,41 @@ async fn revoke_token(
     }
     let result = state.service.revoke_token(signed.member_actor(), id).await.map(|_| ());
     after_team(&state, &signed, &viewer, result, "revoked").await
+}
+
+/// Ends every session of a member: one's own from any role ("sign out everywhere"),
+/// another's when the viewer may manage them.
+async fn end_sessions(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let (signed, viewer) = match form_action(&state, &headers, &form, Role::Viewer).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = raw.parse::<MemberId>() else {
+        return message(&state, Some(&viewer), StatusCode::NOT_FOUND, "Not found", "There is no such member.");
+    };
+    let own = id == signed.member.id;
+    if !own {
+        let target = match state.service.member(id).await {
+            Ok(m) => m,
+            Err(e) => return failure(&state, Some(&viewer), e),
+        };
+        if signed.member.role < Role::Admin || !signed.member.role.may_manage(target.role) {
+            return outranked(&state, &viewer, signed.member.role, target.role);
+        }
+    }
+    if let Err(e) = state.service.end_all_sessions(id).await {
+        return failure(&state, Some(&viewer), e);
+    }
+    if own {
+        let mut response = Redirect::to("/admin/sign-in").into_response();
+        response.headers_mut().insert(axum::http::header::SET_COOKIE, super::session_cookie(&state, "", 0));
+        return response;
+    }
+    Redirect::to("/admin/team?done=ended").into_response()
 }
